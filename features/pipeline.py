@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 import numpy as np
+from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import TargetEncoder
 
 from features import text, transforms
@@ -83,7 +84,9 @@ class SubredditEncoder:
         self.prior_: float = float("nan")
 
     def fit_transform(self, subreddits: np.ndarray, y: np.ndarray) -> np.ndarray:
-        encoder = TargetEncoder(target_type="binary", cv=5, shuffle=True, random_state=self.seed)
+        encoder = TargetEncoder(
+            target_type="binary", cv=StratifiedKFold(5, shuffle=True, random_state=self.seed)
+        )
         encoded = encoder.fit_transform(subreddits.reshape(-1, 1), y)
         self.encoding_ = {
             str(category): float(value)

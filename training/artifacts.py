@@ -133,7 +133,7 @@ def load_model(model_dir: Path) -> LoadedModel:
 
 def _self_check(model: RankingModel, check: dict[str, Any], model_dir: Path) -> None:
     records = check["posts"]
-    posts = {
+    posts: dict[str, np.ndarray] = {
         column: np.array([record[column] for record in records], dtype=_dtype(column))
         for column in INPUT_COLUMNS
     }

@@ -74,10 +74,10 @@ class LightGBMModel:
 
     def decision_function(self, matrix: np.ndarray) -> np.ndarray:
         # one thread: OpenMP start-up dominates on 20 rows and oversubscribes web workers
-        result: np.ndarray = self.booster.predict(
+        result = self.booster.predict(
             matrix, raw_score=True, num_iteration=self.best_iteration, num_threads=1
         )
-        return result
+        return np.asarray(result, dtype=np.float64)
 
 
 def fit_logistic(matrix: np.ndarray, y: np.ndarray, seed: int) -> LogisticModel:

@@ -1,0 +1,132 @@
+"""Choosing the model family and feature groups by cross-validation on the training split.
+
+Features are built once per fold for the full configuration (every fitted transform sees only
+that fold's fit rows); a feature subset is a column slice of those matrices, which is valid
+because no group's transform depends on another group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from features.pipeline import ALL_GROUPS, GROUP_FEATURES, FeatureConfig, FeaturePipeline, Group
+from features.schema import Posts, take
+from features.transforms import DecaySpec
+from training import metrics
+from training.data import cv_folds
+from training.models import Family, fit_family, sigmoid
+
+
+@dataclass(frozen=True)
+class Fold:
+    fit_matrix: np.ndarray
+    fit_y: np.ndarray
+    held_matrix: np.ndarray
+    held_y: np.ndarray
+    held_slates: np.ndarray
+
+
+@dataclass(frozen=True)
+class FoldMatrices:
+    """Full-feature matrices per CV fold, and where each group's columns sit."""
+
+    folds: tuple[Fold, ...]
+    columns: dict[Group, np.ndarray]
+
+    def select(self, groups: Sequence[Group]) -> np.ndarray:
+        ordered = [group for group in ALL_GROUPS if group in groups]
+        return np.concatenate([self.columns[group] for group in ordered])
+
+
+@dataclass(frozen=True)
+class CVScore:
+    family: Family
+    groups: tuple[Group, ...]
+    log_loss: float
+    log_loss_se: float
+    auc: float
+    ndcg_at_10: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "family": self.family,
+            "groups": list(self.groups),
+            "log_loss": self.log_loss,
+            "log_loss_se": self.log_loss_se,
+            "auc": self.auc,
+            "ndcg_at_10": self.ndcg_at_10,
+        }
+
+
+def build_fold_matrices(posts: Posts, y: np.ndarray, decay: DecaySpec, seed: int) -> FoldMatrices:
+    config = FeatureConfig(groups=ALL_GROUPS, decay=decay, seed=seed)
+    folds = []
+    for fit_rows, held_rows in cv_folds(y, seed):
+        pipeline = FeaturePipeline(config)
+        fit_matrix = pipeline.fit_transform(take(posts, fit_rows), y[fit_rows])
+        held_matrix = pipeline.transform(take(posts, held_rows))
+        slates = metrics.make_slates(len(held_rows), metrics.SLATE_SIZE, seed)
+        folds.append(Fold(fit_matrix, y[fit_rows], held_matrix, y[held_rows], slates))
+    columns: dict[Group, np.ndarray] = {}
+    start = 0
+    for group in ALL_GROUPS:
+        width = len(GROUP_FEATURES[group])
+        columns[group] = np.arange(start, start + width)
+        start += width
+    return FoldMatrices(tuple(folds), columns)
+
+
+def cv_score(matrices: FoldMatrices, family: Family, groups: Sequence[Group], seed: int) -> CVScore:
+    columns = matrices.select(groups)
+    losses, aucs, ndcgs = [], [], []
+    for fold in matrices.folds:
+        model = fit_family(family, fold.fit_matrix[:, columns], fold.fit_y, seed)
+        p = sigmoid(model.decision_function(fold.held_matrix[:, columns]))
+        losses.append(metrics.log_loss(fold.held_y, p))
+        aucs.append(metrics.auc(fold.held_y, p))
+        ndcgs.append(float(metrics.slate_ndcg(fold.held_y, p, fold.held_slates).mean()))
+    return CVScore(
+        family=family,
+        groups=tuple(group for group in ALL_GROUPS if group in groups),
+        log_loss=float(np.mean(losses)),
+        log_loss_se=float(np.std(losses, ddof=1) / np.sqrt(len(losses))),
+        auc=float(np.mean(aucs)),
+        ndcg_at_10=float(np.mean(ndcgs)),
+    )
+
+
+def ablation(matrices: FoldMatrices, family: Family, seed: int) -> list[CVScore]:
+    """All groups, each group held out in turn, and raw features alone."""
+    configs: list[tuple[Group, ...]] = [ALL_GROUPS]
+    configs += [tuple(g for g in ALL_GROUPS if g != held) for held in ALL_GROUPS]
+    configs.append(("raw",))
+    return [cv_score(matrices, family, groups, seed) for groups in configs]
+
+
+def backward_elimination(
+    matrices: FoldMatrices, family: Family, seed: int
+) -> tuple[tuple[Group, ...], list[CVScore]]:
+    """Drops groups while the simpler set stays within one standard error (one-SE rule).
+
+    Each round removes the group whose absence costs least; it stops when that removal puts
+    CV log-loss more than one standard error above the best set seen, or one group is left.
+    Fewer groups means less to compute per request and less to go wrong, so ties go to less.
+    """
+    current = cv_score(matrices, family, ALL_GROUPS, seed)
+    trace = [current]
+    while len(current.groups) > 1:
+        trials = [
+            cv_score(matrices, family, [g for g in current.groups if g != held], seed)
+            for held in current.groups
+        ]
+        trace.extend(trials)
+        best_seen = min(trace, key=lambda score: score.log_loss)
+        simplest = min(trials, key=lambda score: score.log_loss)
+        if simplest.log_loss > best_seen.log_loss + best_seen.log_loss_se:
+            break
+        current = simplest
+    return current.groups, trace

@@ -1,0 +1,288 @@
+"""Train, select, calibrate, evaluate and save the deployable model: ``python -m training.train``.
+
+Stages (each logged with its elapsed time):
+1. load and validate ``data/posts.csv``; fixed stratified train / validation / test split;
+2. fit the decay curve by 5-fold CV on train (``training.decay``);
+3. ablation per model family and backward elimination of feature groups by CV on train;
+4. fit the candidates on train, Platt calibrators on validation;
+5. score validation (family comparison) and, once, test (final table, gap to Bayes);
+6. write ``models/`` (bundle + metadata) and ``reports/metrics/`` (JSON + predictions CSV).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from features.pipeline import ALL_GROUPS, FeatureConfig, FeaturePipeline, Group
+from features.schema import CATEGORY_COLUMN, ID_COLUMN, take
+from features.transforms import DecaySpec
+from training import baselines, evaluate, metrics
+from training.artifacts import (
+    package_versions,
+    save_model,
+    self_check_payload,
+    sha256_file,
+)
+from training.data import SEED, Dataset, load_dataset
+from training.decay import choose_decay, sweep_decay
+from training.models import FAMILIES, Family, PlattCalibrator, RankingModel, fit_family, sigmoid
+from training.selection import ablation, backward_elimination, build_fold_matrices
+
+ROOT: Final = Path(__file__).resolve().parent.parent
+TRAINING_METRICS: Final = "training.json"
+PREDICTIONS: Final = "predictions.csv"
+BAYES: Final = "bayes_optimal"
+SELF_CHECK_ROWS: Final = 8
+
+log = logging.getLogger("feedrank.train")
+
+
+@contextmanager
+def stage(name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    log.info("%s ...", name)
+    yield
+    log.info("%s done in %.1f s", name, time.perf_counter() - start)
+
+
+def fit_candidate(
+    dataset: Dataset, family: Family, groups: tuple[Group, ...], decay: DecaySpec, seed: int
+) -> RankingModel:
+    """Features and estimator fitted on train; Platt calibrator fitted on validation."""
+    y = dataset.y
+    pipeline = FeaturePipeline(FeatureConfig(groups=groups, decay=decay, seed=seed))
+    matrix = pipeline.fit_transform(dataset.part("train"), y[dataset.split.train])
+    estimator = fit_family(family, matrix, y[dataset.split.train], seed)
+    validation_log_odds = estimator.decision_function(
+        pipeline.transform(dataset.part("validation"))
+    )
+    calibrator = PlattCalibrator.fit(validation_log_odds, y[dataset.split.validation])
+    return RankingModel(family, pipeline, estimator, calibrator)
+
+
+def heuristic_scores(posts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {
+        "reddit_hot": baselines.reddit_hot_score(posts),
+        "hacker_news": baselines.hacker_news_score(posts),
+    }
+
+
+def _standardised(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    result: np.ndarray = (values - reference.mean()) / reference.std()
+    return result
+
+
+def run(
+    data_path: Path,
+    model_dir: Path,
+    metrics_dir: Path,
+    seed: int = SEED,
+    draws: int = 1000,
+    canonical: bool = True,
+) -> dict[str, Any]:
+    """Runs every stage and returns the metrics written to ``training.json``."""
+    with stage("load + split"):
+        dataset = load_dataset(data_path, seed, canonical)
+        y = dataset.y
+        split = dataset.split
+        train_posts, y_train = dataset.part("train"), y[split.train]
+        log.info(
+            "rows: train %d, validation %d, test %d; engagement rate %.3f",
+            len(split.train),
+            len(split.validation),
+            len(split.test),
+            y.mean(),
+        )
+
+    with stage("decay sweep (5-fold CV on train)"):
+        decay_scores = sweep_decay(train_posts, y_train, seed)
+        decay = choose_decay(decay_scores, train_posts, y_train, seed)
+        log.info(
+            "decay: %s %.5g (half-life %.1f h)", decay.form, decay.param, decay.half_life_hours
+        )
+
+    with stage("ablation + feature selection (5-fold CV on train)"):
+        matrices = build_fold_matrices(train_posts, y_train, decay, seed)
+        ablations = {family: ablation(matrices, family, seed) for family in FAMILIES}
+        family = min(FAMILIES, key=lambda f: ablations[f][0].log_loss)
+        groups, elimination = backward_elimination(matrices, family, seed)
+        log.info("deployed: %s on groups %s", family, "+".join(groups))
+
+    with stage("fit candidates on train, calibrate on validation"):
+        models: dict[str, RankingModel] = {}
+        for candidate_family in FAMILIES:
+            models[candidate_family] = fit_candidate(dataset, candidate_family, groups, decay, seed)
+            models[f"{candidate_family}_all_features"] = fit_candidate(
+                dataset, candidate_family, ALL_GROUPS, decay, seed
+            )
+        deployed = models[family]
+        heuristic_calibrators = {
+            name: PlattCalibrator.fit(_standardised(score, score), y[split.validation])
+            for name, score in heuristic_scores(dataset.part("validation")).items()
+        }
+
+    def probabilities(part: str, calibrated: bool) -> dict[str, np.ndarray]:
+        posts = dataset.part(part)
+        out = {BAYES: baselines.bayes_optimal_probability(posts)}
+        for name, model in models.items():
+            out[name] = model.predict_proba(posts) if calibrated else sigmoid(model.log_odds(posts))
+        reference = heuristic_scores(dataset.part("validation"))
+        for name, score in heuristic_scores(posts).items():
+            out[name] = heuristic_calibrators[name](_standardised(score, reference[name]))
+        return out
+
+    with stage("validation table"):
+        y_validation = y[split.validation]
+        validation_p = probabilities("validation", calibrated=False)
+        validation_table = evaluate.metric_table(y_validation, validation_p, draws, seed)
+
+    with stage("test table (the only use of the test split)"):
+        y_test = y[split.test]
+        test_posts = dataset.part("test")
+        test_p = probabilities("test", calibrated=True)
+        test_table = evaluate.metric_table(y_test, test_p, draws, seed)
+        uncalibrated = sigmoid(deployed.log_odds(test_posts))
+        gap = evaluate.gap_to_reference(y_test, test_p[family], test_p[BAYES], draws, seed)
+        calibration = {
+            stage_name: {
+                "brier": float(np.mean((p - y_test) ** 2)),
+                "log_loss": metrics.log_loss(y_test, p),
+                "ece": metrics.ece(y_test, p),
+                "bins": _bins(y_test, p),
+            }
+            for stage_name, p in (
+                ("before", uncalibrated),
+                ("after", test_p[family]),
+                (BAYES, test_p[BAYES]),
+            )
+        }
+        by_subreddit = evaluate.per_group_ndcg(y_test, test_posts[CATEGORY_COLUMN], test_p, seed)
+        log.info(
+            "test: AUC %.4f (Bayes %.4f, gap %.5f), Brier %.5f (gap %.5f)",
+            test_table[family]["auc"]["value"],
+            test_table[BAYES]["auc"]["value"],
+            gap["auc_gap"]["value"],
+            test_table[family]["brier"]["value"],
+            gap["brier_gap"]["value"],
+        )
+
+    with stage("write artifacts and metrics"):
+        data_sha = sha256_file(data_path)
+        fingerprint = json.dumps([data_sha, family, groups, decay.form, decay.param, seed])
+        version = f"{family}-{hashlib.sha256(fingerprint.encode()).hexdigest()[:10]}"
+        summary: dict[str, Any] = {
+            "model_version": version,
+            "deployed": {"family": family, "groups": list(groups), "name": family},
+            "decay": {
+                "form": decay.form,
+                "param": decay.param,
+                "half_life_hours": decay.half_life_hours,
+                "sweep": [score.as_dict() for score in decay_scores],
+            },
+            "ablation": {f: [s.as_dict() for s in scores] for f, scores in ablations.items()},
+            "elimination": [score.as_dict() for score in elimination],
+            "validation": validation_table,
+            "test": test_table,
+            "gap_to_bayes": gap,
+            "calibration": calibration,
+            "calibrator": {
+                "slope": deployed.calibrator.slope,
+                "intercept": deployed.calibrator.intercept,
+            },
+            "ndcg_by_subreddit": by_subreddit,
+            "split": {
+                name: len(getattr(split, name)) for name in ("train", "validation", "test")
+            },
+            "bootstrap_draws": draws,
+            "seed": seed,
+            "training_data_sha256": data_sha,
+        }
+        check_rows = np.arange(SELF_CHECK_ROWS)
+        metadata = {
+            "model_version": version,
+            "family": family,
+            "feature_groups": list(groups),
+            "feature_names": list(deployed.features.feature_names),
+            "decay": {"form": decay.form, "param": decay.param},
+            "training_data_sha256": data_sha,
+            "metrics": {
+                "test": test_table[family],
+                "gap_to_bayes": gap,
+                "cv_log_loss": elimination[-1].log_loss,
+            },
+            "package_versions": package_versions(),
+            "self_check": self_check_payload(take(test_posts, check_rows), deployed),
+        }
+        save_model(deployed, metadata, model_dir)
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        _write_atomic(metrics_dir / TRAINING_METRICS, json.dumps(summary, indent=2) + "\n")
+        _write_predictions(dataset, validation_p, test_p, metrics_dir / PREDICTIONS)
+    return summary
+
+
+def _bins(y: np.ndarray, p: np.ndarray) -> list[dict[str, float]]:
+    bins = metrics.reliability(y, p)
+    return [
+        {"mean_predicted": float(m), "observed_rate": float(o), "count": float(c)}
+        for m, o, c in zip(bins.mean_predicted, bins.observed_rate, bins.counts, strict=True)
+        if c > 0
+    ]
+
+
+def _write_atomic(path: Path, content: str) -> None:
+    staging = path.with_name(f".{path.name}.tmp")
+    staging.write_text(content)
+    staging.replace(path)
+
+
+def _write_predictions(
+    dataset: Dataset,
+    validation: dict[str, np.ndarray],
+    test: dict[str, np.ndarray],
+    path: Path,
+) -> None:
+    frames = []
+    for part, probabilities in (("validation", validation), ("test", test)):
+        rows = getattr(dataset.split, part)
+        frame = pd.DataFrame(
+            {
+                "split": part,
+                ID_COLUMN: dataset.posts[ID_COLUMN][rows],
+                CATEGORY_COLUMN: dataset.posts[CATEGORY_COLUMN][rows],
+                "engaged": dataset.y[rows],
+                **probabilities,
+            }
+        )
+        frames.append(frame)
+    staging = path.with_name(f".{path.name}.tmp")
+    pd.concat(frames).to_csv(staging, index=False, float_format="%.10g")
+    staging.replace(path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "posts.csv")
+    parser.add_argument("--model-dir", type=Path, default=ROOT / "models")
+    parser.add_argument("--metrics-dir", type=Path, default=ROOT / "reports" / "metrics")
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap draws")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    start = time.perf_counter()
+    run(args.data, args.model_dir, args.metrics_dir, args.seed, args.bootstrap)
+    log.info("training finished in %.1f s", time.perf_counter() - start)
+
+
+if __name__ == "__main__":
+    main()
