@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import KFold
 from sklearn.preprocessing import TargetEncoder
 
 from features import text, transforms
@@ -74,8 +74,9 @@ class FeatureConfig:
 class SubredditEncoder:
     """Smoothed engagement rate per subreddit; unknown subreddits fall back to the prior.
 
-    ``fit_transform`` cross-fits (scikit-learn's ``TargetEncoder``), so a training row's own
-    label never feeds its encoding; ``transform`` is a dictionary lookup, cheap per request.
+    ``fit_transform`` cross-fits (scikit-learn's ``TargetEncoder`` over label-blind K folds), so
+    a training row's own label never feeds its encoding; ``transform`` is a dictionary lookup,
+    cheap per request.
     """
 
     def __init__(self, seed: int = 0) -> None:
@@ -85,7 +86,7 @@ class SubredditEncoder:
 
     def fit_transform(self, subreddits: np.ndarray, y: np.ndarray) -> np.ndarray:
         encoder = TargetEncoder(
-            target_type="binary", cv=StratifiedKFold(5, shuffle=True, random_state=self.seed)
+            target_type="binary", cv=KFold(5, shuffle=True, random_state=self.seed)
         )
         encoded = encoder.fit_transform(subreddits.reshape(-1, 1), y)
         self.encoding_ = {

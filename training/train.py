@@ -201,9 +201,7 @@ def run(
                 "intercept": deployed.calibrator.intercept,
             },
             "ndcg_by_subreddit": by_subreddit,
-            "split": {
-                name: len(getattr(split, name)) for name in ("train", "validation", "test")
-            },
+            "split": {name: len(getattr(split, name)) for name in ("train", "validation", "test")},
             "bootstrap_draws": draws,
             "seed": seed,
             "training_data_sha256": data_sha,

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# One command, fresh machine to finished report:
+#   venv + pinned deps -> data -> training -> notebooks (papermill) -> evaluation_report.md
+# Re-running is safe: every step rewrites its outputs from the same seeds.
+set -Eeuo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$ROOT"
+VENV=${VENV:-$ROOT/.venv}
+PY=$VENV/bin/python
+KERNEL=feedrank
+CELL_TIMEOUT=${CELL_TIMEOUT:-600}
+NOTEBOOKS=(01_eda 02_decay_fitting 03_model_comparison 04_ablation_importance 05_calibration)
+export PYTHONHASHSEED=0 MPLBACKEND=Agg
+
+START=$(date +%s)
+step_start=$START
+step() {
+  local now
+  now=$(date +%s)
+  printf '[pipeline +%4ss] %s\n' "$((now - START))" "$*"
+  step_start=$now
+}
+done_step() { printf '[pipeline +%4ss]   done in %ss\n' "$(($(date +%s) - START))" "$(($(date +%s) - step_start))"; }
+trap 'printf "[pipeline] FAILED at line %s: %s\n" "$LINENO" "$BASH_COMMAND" >&2' ERR
+
+step "1/6 virtualenv + pinned requirements ($VENV)"
+stamp=$VENV/.requirements.sha256
+want=$(sha256sum requirements.txt | cut -d' ' -f1)
+if [[ ! -x $PY || ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
+  python3 -m venv "$VENV"
+  "$PY" -m pip install --quiet --disable-pip-version-check uv==0.13.8
+  "$PY" -m uv pip install --quiet --python "$PY" -r requirements.txt
+  echo "$want" >"$stamp"
+else
+  echo "  requirements unchanged; reusing $VENV"
+fi
+"$PY" -m ipykernel install --sys-prefix --name "$KERNEL" --display-name "feedrank (.venv)" >/dev/null
+done_step
+
+step "2/6 dataset: python generate_dataset.py (verbatim assignment script)"
+mkdir -p data
+"$PY" generate_dataset.py
+done_step
+
+step "3/6 training: python -m training.train (split, decay sweep, ablation, fit, calibrate, test)"
+"$PY" -m training.train
+done_step
+
+step "4/6 notebooks: papermill, kernel '$KERNEL', ${CELL_TIMEOUT}s per cell"
+mkdir -p reports/notebooks reports/figures reports/metrics
+for name in "${NOTEBOOKS[@]}"; do
+  nb_start=$(date +%s)
+  "$PY" -m papermill "notebooks/$name.ipynb" "reports/notebooks/$name.ipynb" \
+    --kernel "$KERNEL" --cwd "$ROOT" --execution-timeout "$CELL_TIMEOUT" \
+    --no-progress-bar >/dev/null
+  printf '  %-24s %4ss\n' "$name" "$(($(date +%s) - nb_start))"
+done
+done_step
+
+step "5/6 report: python -m training.report -> evaluation_report.md"
+"$PY" -m training.report
+done_step
+
+step "6/6 summary"
+"$PY" - <<'EOF'
+import json
+summary = json.load(open("reports/metrics/training.json"))
+name = summary["deployed"]["name"]
+test = summary["test"][name]
+gap = summary["gap_to_bayes"]
+print(f"  deployed model {summary['model_version']} ({name} on {'+'.join(summary['deployed']['groups'])})")
+print(f"  test AUC {test['auc']['value']:.4f}  NDCG@10 {test['ndcg_at_10']['value']:.4f}  "
+      f"Brier {test['brier']['value']:.4f}")
+print(f"  gap to Bayes: AUC {gap['auc_gap']['value']:+.5f}  Brier {gap['brier_gap']['value']:+.5f}")
+EOF
+printf '[pipeline] finished in %ss: models/, reports/, evaluation_report.md\n' "$(($(date +%s) - START))"

@@ -1,0 +1,115 @@
+"""The batch scoring CLI: same scores as the model, clear one-line errors, atomic output."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.io import read_posts_csv
+from training.artifacts import load_model
+
+from .conftest import ROOT, TrainedArtifacts
+
+
+def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "training.predict", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def sample_csv(
+    trained_artifacts: TrainedArtifacts, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    path = tmp_path_factory.mktemp("cli") / "sample.csv"
+    pd.read_csv(trained_artifacts.data_path).sample(500, random_state=0).to_csv(path, index=False)
+    return path
+
+
+def test_scores_match_the_model(
+    trained_artifacts: TrainedArtifacts, sample_csv: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "scored.csv"
+    result = run_cli(
+        "--input", sample_csv, "--output", out, "--model-dir", trained_artifacts.model_dir
+    )
+    assert result.returncode == 0, result.stderr
+    scored = pd.read_csv(out)
+    original = pd.read_csv(sample_csv)
+    pd.testing.assert_frame_equal(scored[original.columns], original)
+    expected = load_model(trained_artifacts.model_dir).model.predict_proba(
+        read_posts_csv(sample_csv)
+    )
+    np.testing.assert_allclose(scored["engagement_score"], expected, rtol=0, atol=1e-15)
+    assert not scored["unknown_subreddit"].any()
+
+
+def test_label_column_is_optional(
+    trained_artifacts: TrainedArtifacts, sample_csv: Path, tmp_path: Path
+) -> None:
+    unlabeled = tmp_path / "unlabeled.csv"
+    pd.read_csv(sample_csv).drop(columns="engaged").to_csv(unlabeled, index=False)
+    out = tmp_path / "scored.csv"
+    result = run_cli(
+        "--input", unlabeled, "--output", out, "--model-dir", trained_artifacts.model_dir
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(pd.read_csv(out)) == 500
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "is empty"),
+        ("post_id,title\n1,hello\n", "missing required column(s): subreddit"),
+        (
+            "post_id,title,subreddit,score,num_comments,upvote_ratio,post_age_hours,author_karma\n"
+            "1,hi,aww,12,3,high,1.5,10\n",
+            "column 'upvote_ratio' has 1 missing or non-numeric value(s)",
+        ),
+        (
+            "post_id,title,subreddit,score,num_comments,upvote_ratio,post_age_hours,author_karma\n"
+            "1,hi,aww,12,3,1.7,1.5,10\n",
+            "column 'upvote_ratio' has value(s) outside [0, 1]",
+        ),
+        (
+            "post_id,title,subreddit,score,num_comments,upvote_ratio,post_age_hours,author_karma\n",
+            "no rows",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_and_no_output(
+    trained_artifacts: TrainedArtifacts, tmp_path: Path, content: str, message: str
+) -> None:
+    bad, out = tmp_path / "bad.csv", tmp_path / "out.csv"
+    bad.write_text(content)
+    result = run_cli("--input", bad, "--output", out, "--model-dir", trained_artifacts.model_dir)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists() and not list(tmp_path.glob(".out.csv*"))
+
+
+def test_input_is_never_overwritten(trained_artifacts: TrainedArtifacts, sample_csv: Path) -> None:
+    before = sample_csv.read_bytes()
+    result = run_cli(
+        "--input", sample_csv, "--output", sample_csv, "--model-dir", trained_artifacts.model_dir
+    )
+    assert result.returncode == 2 and "never overwritten" in result.stderr
+    assert sample_csv.read_bytes() == before
+
+
+def test_missing_model_dir_is_one_line(sample_csv: Path, tmp_path: Path) -> None:
+    result = run_cli(
+        "--input", sample_csv, "--output", tmp_path / "o.csv", "--model-dir", tmp_path / "none"
+    )
+    assert result.returncode == 2 and "does not exist" in result.stderr

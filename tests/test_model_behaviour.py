@@ -1,0 +1,116 @@
+"""Behavioural tests on the model the real training code deploys."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training.artifacts import LoadedModel, ModelLoadError, load_model
+from training.baselines import bayes_optimal_probability
+from training.data import load_dataset
+
+from .conftest import TrainedArtifacts
+
+
+@pytest.fixture(scope="module")
+def loaded(trained_artifacts: TrainedArtifacts) -> LoadedModel:
+    return load_model(trained_artifacts.model_dir)
+
+
+def _one_post(**overrides: object) -> dict[str, np.ndarray]:
+    post: dict[str, object] = {
+        "post_id": 1,
+        "title": "new daily discussion thread",
+        "subreddit": "science",
+        "score": 250.0,
+        "num_comments": 80.0,
+        "upvote_ratio": 0.85,
+        "post_age_hours": 12.0,
+        "author_karma": 1000.0,
+        **overrides,
+    }
+    return {key: np.array([value], dtype=object if isinstance(value, str) else None)
+            for key, value in post.items()}  # fmt: skip
+
+
+def _sweep(column: str, values: np.ndarray) -> dict[str, np.ndarray]:
+    posts = _one_post()
+    batch = {key: np.repeat(array, len(values)) for key, array in posts.items()}
+    batch[column] = values.astype(np.float64)
+    return batch
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "direction"),
+    [
+        ("post_age_hours", np.linspace(0.1, 300, 60), -1),
+        ("upvote_ratio", np.linspace(0.3, 1.0, 30), 1),
+        ("num_comments", np.linspace(0, 400, 30), 1),
+    ],
+)
+def test_directional(loaded: LoadedModel, column: str, values: np.ndarray, direction: int) -> None:
+    """Older (or less liked, less discussed) post, all else equal, scores lower."""
+    scores = loaded.model.predict_proba(_sweep(column, values))
+    assert np.all(direction * np.diff(scores) > 0)
+
+
+def test_scores_are_probabilities(loaded: LoadedModel, trained_artifacts: TrainedArtifacts) -> None:
+    dataset = load_dataset(trained_artifacts.data_path)
+    scores = loaded.model.predict_proba(dataset.part("test"))
+    assert np.all((scores > 0) & (scores < 1))
+    assert scores.mean() == pytest.approx(dataset.y[dataset.split.test].mean(), abs=0.01)
+
+
+def test_row_order_does_not_change_any_post_score(
+    loaded: LoadedModel, trained_artifacts: TrainedArtifacts
+) -> None:
+    posts = load_dataset(trained_artifacts.data_path).part("validation")
+    scores = loaded.model.predict_proba(posts)
+    order = np.random.default_rng(0).permutation(len(scores))
+    shuffled = loaded.model.predict_proba({key: values[order] for key, values in posts.items()})
+    np.testing.assert_array_equal(shuffled, scores[order])
+    alone = loaded.model.predict_proba({key: values[:1] for key, values in posts.items()})
+    assert alone[0] == scores[0]
+
+
+def test_title_and_unknown_subreddit_barely_move_the_score(loaded: LoadedModel) -> None:
+    """Titles and subreddits carry no signal in this data; the model must not invent one."""
+    base = loaded.model.predict_proba(_one_post())[0]
+    for change in ({"title": "free amazing official update"}, {"subreddit": "brand_new_sub"}):
+        assert abs(loaded.model.predict_proba(_one_post(**change))[0] - base) < 0.01
+
+
+def test_ranking_tracks_the_bayes_ceiling(
+    loaded: LoadedModel, trained_artifacts: TrainedArtifacts
+) -> None:
+    posts = load_dataset(trained_artifacts.data_path).part("test")
+    correlation = np.corrcoef(loaded.model.predict_proba(posts), bayes_optimal_probability(posts))[
+        0, 1
+    ]
+    assert correlation > 0.99
+
+
+def test_quality_target_is_met(trained_artifacts: TrainedArtifacts) -> None:
+    summary = json.loads((trained_artifacts.metrics_dir / "training.json").read_text())
+    assert summary["gap_to_bayes"]["auc_gap"]["value"] <= 0.0005
+    assert summary["gap_to_bayes"]["brier_gap"]["value"] <= 0.0003
+
+
+def test_tampered_artifacts_are_refused(
+    trained_artifacts: TrainedArtifacts, tmp_path: Path
+) -> None:
+    copy = tmp_path / "models"
+    shutil.copytree(trained_artifacts.model_dir, copy)
+    with (copy / "model.joblib").open("ab") as handle:
+        handle.write(b"junk")
+    with pytest.raises(ModelLoadError, match="does not match its metadata"):
+        load_model(copy)
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        load_model(tmp_path / "nowhere")
+    (copy / "metadata.json").write_text("{not json")
+    with pytest.raises(ModelLoadError, match="not valid model metadata"):
+        load_model(copy)
