@@ -204,6 +204,7 @@ def run(
             "split": {name: len(getattr(split, name)) for name in ("train", "validation", "test")},
             "bootstrap_draws": draws,
             "seed": seed,
+            "base_rate": float(y.mean()),
             "training_data_sha256": data_sha,
         }
         check_rows = np.arange(SELF_CHECK_ROWS)
