@@ -1,0 +1,74 @@
+# feedrank serving image: `docker build -t feedrank .` then `docker run -p 8000:8000 feedrank`.
+#
+# Stage "train" regenerates the canonical dataset and trains the model exactly as the pipeline
+# does (data/ and models/ are gitignored, so a fresh clone has neither). Stage "serve" keeps
+# only the serving dependencies, the code serving imports, and the trained artifacts.
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+# ---------------------------------------------------------------------------------- train --
+FROM ${PYTHON_IMAGE} AS train
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+
+# LightGBM's wheel links the system OpenMP runtime.
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends libgomp1 \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /build
+COPY requirements.txt ./
+RUN python -m pip install uv==0.13.8 \
+    && python -m uv pip install --system --no-cache -r requirements.txt
+
+COPY generate_dataset.py ./
+COPY features/ features/
+COPY training/ training/
+RUN mkdir -p data \
+    && python generate_dataset.py \
+    && python -m training.train
+
+# ---------------------------------------------------------------------------------- serve --
+FROM ${PYTHON_IMAGE} AS serve
+
+# WEB_CONCURRENCY is uvicorn's worker count: one per container, scale with containers
+# (SERVING.md explains why); override with `docker run -e WEB_CONCURRENCY=2`.
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    FEEDRANK_MODEL_DIR=/app/models \
+    WEB_CONCURRENCY=1
+
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends libgomp1 \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid 10001 feedrank \
+    && useradd --system --uid 10001 --gid feedrank --no-create-home --shell /usr/sbin/nologin feedrank
+
+WORKDIR /app
+COPY requirements-serve.txt ./
+RUN python -m pip install -r requirements-serve.txt
+
+# Only what `serving` imports: the feature code, the model bundle's classes, the service.
+COPY features/ features/
+COPY training/__init__.py training/artifacts.py training/models.py training/
+COPY serving/ serving/
+COPY --from=train /build/models/ models/
+RUN python -m compileall -q features training serving
+
+USER feedrank
+EXPOSE 8000
+
+HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2).status != 200)"]
+
+# uvloop + httptools; no per-request access log (metrics cover traffic, errors are logged);
+# keep-alive longer than typical load-balancer idle timeouts; shed load past 512 connections.
+CMD ["uvicorn", "serving.app:app", "--host", "0.0.0.0", "--port", "8000", \
+     "--loop", "uvloop", "--http", "httptools", "--no-access-log", \
+     "--timeout-keep-alive", "75", "--limit-concurrency", "512", \
+     "--timeout-graceful-shutdown", "20"]

@@ -1,0 +1,258 @@
+"""Latency benchmark for a running feedrank server.
+
+    python benchmark.py --url http://127.0.0.1:8000 --requests 1000 --concurrency 8
+
+One run, one server, three measured phases after an unrecorded warm-up:
+
+- ``health``: GET /health, the framework-only baseline;
+- ``rank_mixed``: POST /rank with slates of 1-20 posts (uniform), sampled from data/posts.csv
+  (or generated when it is absent), i.e. realistic traffic;
+- ``rank_20``: POST /rank with 20 posts, the largest request the contract allows.
+
+Each phase reports count, errors, throughput and mean/p50/p95/p99 latency as the client sees
+it (connect + send + server + receive), the server's own time from the ``Server-Timing``
+header, and the server's CPU per request (``process_cpu_seconds_total`` from /metrics, read
+before and after the phase), which is what capacity planning needs. The headline is
+median(rank_20) / median(health): how much ranking 20 posts adds to the cheapest request the
+same server answers. Exits 1 if any request failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import random
+import statistics
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hints
+
+from serving.payloads import DEFAULT_DATA, load_posts, slate_body
+
+TARGET_RATIO: Final = 1.5
+MAX_POSTS: Final = 20
+JSON_HEADERS: Final = {"content-type": "application/json"}
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request to make: GET when ``body`` is None, else POST /rank."""
+
+    path: str
+    body: bytes | None = None
+
+
+@dataclass
+class PhaseResult:
+    """What one phase measured; latencies in milliseconds."""
+
+    name: str
+    count: int = 0
+    errors: int = 0
+    error_kinds: dict[str, int] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+    throughput_rps: float = 0.0
+    mean_ms: float = 0.0
+    p50_ms: float = 0.0
+    p95_ms: float = 0.0
+    p99_ms: float = 0.0
+    server_p50_ms: float | None = None
+    server_cpu_ms_per_request: float | None = None
+
+
+async def server_cpu_seconds(client: httpx.AsyncClient) -> float | None:
+    """The server's ``process_cpu_seconds_total`` from /metrics, if it exposes one."""
+    try:
+        text = (await client.get("/metrics")).text
+    except httpx.HTTPError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("process_cpu_seconds_total "):
+            return float(line.split()[1])
+    return None
+
+
+async def run_phase(
+    client: httpx.AsyncClient,
+    name: str,
+    calls: list[Call],
+    concurrency: int,
+    progress: bool,
+) -> PhaseResult:
+    """Sends ``calls`` from ``concurrency`` workers; each records its own latencies."""
+    latencies: list[float] = []
+    server_ms: list[float] = []
+    errors: Counter[str] = Counter()
+    queue = iter(calls)
+    bar = tqdm(total=len(calls), desc=f"{name:<10}", unit="req", disable=not progress, leave=False)
+
+    async def worker() -> None:
+        for call in queue:
+            start = time.perf_counter()
+            try:
+                if call.body is None:
+                    response = await client.get(call.path)
+                else:
+                    response = await client.post(call.path, content=call.body, headers=JSON_HEADERS)
+                elapsed = time.perf_counter() - start
+            except httpx.HTTPError as error:
+                errors[type(error).__name__] += 1
+            else:
+                if response.status_code == 200:
+                    latencies.append(elapsed * 1e3)
+                    timing = response.headers.get("server-timing")
+                    if timing:
+                        server_ms.append(_server_total_ms(timing))
+                else:
+                    errors[f"HTTP {response.status_code}"] += 1
+            bar.update()
+
+    cpu_start = await server_cpu_seconds(client)
+    wall_start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    wall = time.perf_counter() - wall_start
+    cpu_end = await server_cpu_seconds(client)
+    bar.close()
+    result = PhaseResult(name=name, count=len(calls), errors=sum(errors.values()))
+    if cpu_start is not None and cpu_end is not None and calls:
+        result.server_cpu_ms_per_request = (cpu_end - cpu_start) * 1e3 / len(calls)
+    result.error_kinds = dict(errors)
+    result.wall_seconds = wall
+    result.throughput_rps = len(calls) / wall if wall > 0 else 0.0
+    if len(latencies) >= 2:
+        cuts = statistics.quantiles(latencies, n=100, method="inclusive")
+        result.mean_ms = statistics.fmean(latencies)
+        result.p50_ms, result.p95_ms, result.p99_ms = cuts[49], cuts[94], cuts[98]
+    if server_ms:
+        result.server_p50_ms = statistics.median(server_ms)
+    return result
+
+
+def _server_total_ms(header: str) -> float:
+    """Sums the ``dur`` of every metric in a ``Server-Timing`` header."""
+    total = 0.0
+    for metric in header.split(","):
+        for param in metric.split(";")[1:]:
+            key, _, value = param.strip().partition("=")
+            if key == "dur":
+                total += float(value)
+    return total
+
+
+def build_calls(args: argparse.Namespace) -> dict[str, list[Call]]:
+    posts = load_posts(args.data, seed=args.seed)
+    rng = random.Random(args.seed)
+    mixed = [
+        Call("/rank", slate_body(posts, rng.randint(1, MAX_POSTS), rng))
+        for _ in range(args.requests)
+    ]
+    return {
+        "health": [Call("/health")] * args.requests,
+        "rank_mixed": mixed,
+        "rank_20": [Call("/rank", slate_body(posts, MAX_POSTS, rng)) for _ in range(args.requests)],
+    }
+
+
+async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    calls = build_calls(args)
+    limits = httpx.Limits(
+        max_connections=args.concurrency, max_keepalive_connections=args.concurrency
+    )
+    async with httpx.AsyncClient(base_url=args.url, timeout=args.timeout, limits=limits) as client:
+        try:
+            (await client.get("/ready")).raise_for_status()
+        except httpx.HTTPError as error:
+            raise SystemExit(f"error: {args.url}/ready is not answering 200: {error}") from None
+        warmup = [call for phase in calls.values() for call in phase[: args.warmup]]
+        await run_phase(client, "warm-up", warmup, args.concurrency, args.progress)
+        phases = [
+            await run_phase(client, name, phase_calls, args.concurrency, args.progress)
+            for name, phase_calls in calls.items()
+        ]
+    by_name = {phase.name: phase for phase in phases}
+    health, rank_20 = by_name["health"].p50_ms, by_name["rank_20"].p50_ms
+    ratio = rank_20 / health if health > 0 else float("inf")
+    return {
+        "url": args.url,
+        "requests_per_phase": args.requests,
+        "concurrency": args.concurrency,
+        "warmup_per_phase": args.warmup,
+        "client": {"python": platform.python_version(), "machine": platform.machine()},
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "phases": {phase.name: asdict(phase) for phase in phases},
+        "ratio_rank20_p50_over_health_p50": ratio,
+        "target_ratio": TARGET_RATIO,
+        "meets_target": ratio <= TARGET_RATIO and all(p.errors == 0 for p in phases),
+    }
+
+
+def render(report: dict[str, Any]) -> str:
+    lines = [
+        f"feedrank benchmark: {report['url']}  concurrency={report['concurrency']}  "
+        f"requests/phase={report['requests_per_phase']}  (warm-up {report['warmup_per_phase']} "
+        "per phase, excluded)",
+        f"{'phase':<11}{'count':>7}{'errors':>7}{'req/s':>9}{'mean':>9}{'p50':>9}{'p95':>9}"
+        f"{'p99':>9}{'server p50':>12}{'server CPU/req':>16}   (ms)",
+    ]
+    for phase in report["phases"].values():
+        server, cpu = phase["server_p50_ms"], phase["server_cpu_ms_per_request"]
+        lines.append(
+            f"{phase['name']:<11}{phase['count']:>7}{phase['errors']:>7}"
+            f"{phase['throughput_rps']:>9.0f}{phase['mean_ms']:>9.2f}{phase['p50_ms']:>9.2f}"
+            f"{phase['p95_ms']:>9.2f}{phase['p99_ms']:>9.2f}"
+            f"{(f'{server:.3f}' if server is not None else '-'):>12}"
+            f"{(f'{cpu:.3f}' if cpu is not None else '-'):>16}"
+        )
+        if phase["error_kinds"]:
+            lines.append(f"{'':<11}errors: {phase['error_kinds']}")
+    verdict = "meets" if report["meets_target"] else "misses"
+    ratio = report["ratio_rank20_p50_over_health_p50"]
+    lines.append(
+        f"median /rank (20 posts) / median /health = {ratio:.2f}"
+        f"  ({verdict} the <= {report['target_ratio']} target with zero errors)"
+    )
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8000", help="server base URL")
+    parser.add_argument("--requests", type=int, default=1000, help="requests per phase (>= 200)")
+    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight")
+    parser.add_argument("--warmup", type=int, default=100, help="unrecorded requests per phase")
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="posts to sample slates from"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
+    parser.add_argument("--json", type=Path, default=None, help="also write results here")
+    parser.add_argument("--no-progress", dest="progress", action="store_false")
+    args = parser.parse_args(argv)
+    if args.requests < 200:
+        parser.error("--requests must be at least 200 (percentiles need the samples)")
+    if args.concurrency < 1 or args.warmup < 0:
+        parser.error("--concurrency must be >= 1 and --warmup >= 0")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    report = asyncio.run(benchmark(args))
+    print(render(report))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    failed = sum(phase["errors"] for phase in report["phases"].values())
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

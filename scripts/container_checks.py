@@ -1,0 +1,103 @@
+"""Calls a running feedrank container with valid and invalid payloads (standard library only).
+
+Used by ``make docker-smoke`` as the command ``container_smoke.sh`` runs once the container
+answers /health; the base URL comes from ``$SMOKE_BASE_URL``. Exits non-zero on the first
+check that fails, printing what was expected and what came back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
+
+BASE = os.environ.get("SMOKE_BASE_URL", "http://127.0.0.1:8000")
+
+
+def post(body: Any, raw: bytes | None = None) -> tuple[int, Any]:
+    data = raw if raw is not None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        f"{BASE}/rank", data=data, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    return _open(request)
+
+
+def get(path: str) -> tuple[int, Any]:
+    return _open(urllib.request.Request(f"{BASE}{path}"))
+
+
+def _open(request: urllib.request.Request) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status, text = response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        status, text = error.code, error.read().decode()
+    try:
+        return status, json.loads(text)
+    except ValueError:
+        return status, text
+
+
+def post_fields(post_id: int, subreddit: str = "science", **changes: Any) -> dict[str, Any]:
+    return {
+        "post_id": post_id,
+        "title": "breaking update thread",
+        "subreddit": subreddit,
+        "score": 120 * post_id,
+        "num_comments": 15,
+        "upvote_ratio": 0.9,
+        "post_age_hours": 3.0 * post_id,
+        "author_karma": 5000,
+        **changes,
+    }
+
+
+def main() -> int:
+    valid = [post_fields(1), post_fields(2, "gaming"), post_fields(3, "not_a_real_sub")]
+    missing = [{k: v for k, v in post_fields(1).items() if k != "score"}]
+    checks: list[tuple[str, tuple[int, Any], int]] = [
+        ("GET /ready", get("/ready"), 200),
+        ("GET /model", get("/model"), 200),
+        ("valid wrapped", post({"posts": valid}), 200),
+        ("valid bare array", post(valid), 200),
+        ("empty list", post({"posts": []}), 422),
+        ("21 posts", post([post_fields(i) for i in range(1, 22)]), 422),
+        ("missing field", post(missing), 422),
+        ("string for a number", post([post_fields(1, score="12")]), 422),
+        ("upvote_ratio > 1", post([post_fields(1, upvote_ratio=1.5)]), 422),
+        ("duplicate post_id", post([post_fields(1), post_fields(1)]), 422),
+        ("not JSON", post(None, raw=b"{not json"), 400),
+        ("not UTF-8", post(None, raw=b'[{"title": "\xff"}]'), 400),
+        ("too large", post(None, raw=b" " * 1_000_000), 413),
+    ]
+    failures = 0
+    for name, (status, body), expected in checks:
+        ok = status == expected
+        failures += not ok
+        _say(f"{'ok ' if ok else 'FAIL'} {name}: {status} (expected {expected})")
+        if not ok:
+            _say(f"     body: {body!r}"[:500])
+    status, body = post({"posts": valid})
+    ranked = body["ranked"] if status == 200 else []
+    scores = [item["score"] for item in ranked]
+    flagged = [item["post_id"] for item in ranked if item["unknown_subreddit"]]
+    shape_ok = len(ranked) == 3 and scores == sorted(scores, reverse=True) and flagged == [3]
+    failures += not shape_ok
+    _say(f"{'ok ' if shape_ok else 'FAIL'} ranking sorted, unknown subreddit flagged: {scores}")
+    metrics_status, metrics = get("/metrics")
+    metrics_ok = metrics_status == 200 and "feedrank_unknown_subreddit_posts_total" in metrics
+    failures += not metrics_ok
+    _say(f"{'ok ' if metrics_ok else 'FAIL'} GET /metrics")
+    _say(f"{failures} failed, {len(checks) + 2 - failures} passed")
+    return 1 if failures else 0
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

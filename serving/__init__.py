@@ -1,0 +1,1 @@
+"""The POST /rank service: strict request validation around the same model code as training."""

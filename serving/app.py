@@ -1,0 +1,240 @@
+"""The FastAPI application: ``uvicorn serving.app:app``.
+
+Routes: POST /rank, GET /health (liveness), /ready (model loaded and self-checked), /metrics
+(Prometheus), /model (what is deployed). The model is loaded once per process in the ASGI
+lifespan, i.e. after uvicorn forks any workers, and a bad model directory stops start-up with
+one log line naming the path and the problem.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Final
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from pydantic import TypeAdapter
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from serving.config import MAX_POSTS, Settings
+from serving.errors import ERROR_RESPONSES, ApiError, install_error_handlers
+from serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from serving.metrics import Metrics, MetricsMiddleware
+from serving.model import Ranker
+from serving.parsing import check_content_type
+from serving.schemas import (
+    EXAMPLE_POSTS,
+    ErrorBody,
+    HealthResponse,
+    ModelInfo,
+    RankRequest,
+    RankResponse,
+    ReadyResponse,
+)
+
+logger = logging.getLogger("uvicorn.error")
+
+JSON: Final = "application/json"
+_HEALTH_BODY: Final = orjson.dumps({"status": "ok"})
+_SCHEMA_REF: Final = "#/components/schemas/{model}"
+_RANK_BODY_OPENAPI: Final[dict[str, Any]] = {
+    "requestBody": {
+        "required": True,
+        "description": f'1 to {MAX_POSTS} posts, either wrapped as `{{"posts": [...]}}` or '
+        "as a bare JSON array. Extra fields are rejected (422).",
+        "content": {
+            JSON: {
+                "schema": {
+                    "oneOf": [
+                        {"$ref": _SCHEMA_REF.format(model="RankRequest")},
+                        {
+                            "type": "array",
+                            "items": {"$ref": _SCHEMA_REF.format(model="PostIn")},
+                            "minItems": 1,
+                            "maxItems": MAX_POSTS,
+                        },
+                    ]
+                },
+                "examples": {
+                    "wrapped": {"summary": '{"posts": [...]}', "value": {"posts": EXAMPLE_POSTS}},
+                    "bare_array": {"summary": "[...]", "value": EXAMPLE_POSTS},
+                },
+            }
+        },
+    }
+}
+
+
+class StartupError(RuntimeError):
+    """The service cannot start; the message is the one line operators will read."""
+
+
+class ModelLifespan:
+    """Loads the model when the server starts, answering the ASGI lifespan protocol itself.
+
+    A failing FastAPI lifespan handler is reported by Starlette as a full traceback; doing the
+    load here lets a bad model directory end start-up with a single line instead (uvicorn
+    then exits with status 3). On success the startup message is handed on to the app.
+    """
+
+    def __init__(self, app: ASGIApp, fastapi_app: FastAPI, settings: Settings | None) -> None:
+        self.app = app
+        self.fastapi_app = fastapi_app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        startup = await receive()
+        try:
+            self.start()
+        except StartupError as error:
+            await send({"type": "lifespan.startup.failed", "message": str(error)})
+            return
+        replayed = False
+
+        async def receive_with_startup() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return startup
+
+        await self.app(scope, receive_with_startup, send)
+
+    def start(self) -> None:
+        state = self.fastapi_app.state
+        try:
+            settings = self.settings or Settings.from_env()
+            ranker = Ranker.load(settings.model_dir)
+        except Exception as error:  # any failure here must be one line, not a traceback
+            raise StartupError(f"feedrank cannot start: {error}") from error
+        state.settings, state.ranker = settings, ranker
+        state.metrics.model_version = ranker.version
+        state.metrics.model_family = ranker.model.family
+        logger.info(
+            "feedrank serving model %s (%s) from %s",
+            ranker.version,
+            ranker.model.family,
+            settings.model_dir,
+        )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Builds the app; ``settings`` default to the environment, read at start-up."""
+    app = FastAPI(
+        title="feedrank",
+        version="1.0.0",
+        summary="Ranks 1-20 Reddit-style posts by calibrated P(engaged).",
+    )
+    app.state.metrics = Metrics()
+    app.state.ranker = None
+    app.state.settings = settings
+    install_error_handlers(app)
+
+    @app.post(
+        "/rank",
+        response_model=RankResponse,
+        responses=ERROR_RESPONSES,
+        openapi_extra=_RANK_BODY_OPENAPI,
+        summary="Rank posts by predicted engagement",
+    )
+    async def rank(request: Request) -> Response:
+        """Scores each post and returns them best first, with per-stage timings in the
+        ``Server-Timing`` header. See SERVING.md for the full contract."""
+        ranker = _ranker(request)
+        check_content_type(request.headers.get("content-type"))
+        body = await _read_body(request, request.app.state.settings.max_body_bytes)
+        outcome = ranker.rank_body(body)
+        request.app.state.metrics.observe_rank(outcome)
+        return Response(
+            outcome.body,
+            media_type=JSON,
+            headers={"Server-Timing": outcome.timings.server_timing()},
+        )
+
+    @app.get("/health", response_model=HealthResponse, summary="Liveness: the process answers")
+    async def health() -> Response:
+        return Response(_HEALTH_BODY, media_type=JSON)
+
+    @app.get(
+        "/ready",
+        response_model=ReadyResponse,
+        responses={503: {"model": ErrorBody, "description": "Model not loaded yet."}},
+        summary="Readiness: the model is loaded and passed its self-check",
+    )
+    async def ready(request: Request) -> Response:
+        ranker = _ranker(request)
+        return Response(
+            orjson.dumps({"status": "ready", "model_version": ranker.version}), media_type=JSON
+        )
+
+    @app.get(
+        "/model",
+        response_model=ModelInfo,
+        responses={503: {"model": ErrorBody, "description": "Model not loaded yet."}},
+        summary="The deployed model: version, features, training metrics",
+    )
+    async def model_info(request: Request) -> Response:
+        return Response(orjson.dumps(_ranker(request).info().model_dump()), media_type=JSON)
+
+    @app.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"content": {METRICS_CONTENT_TYPE: {}}}},
+        summary="Prometheus metrics",
+    )
+    async def metrics(request: Request) -> Response:
+        return Response(request.app.state.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            # /rank reads its body itself, so FastAPI cannot see RankRequest: add its schema.
+            request_schema = TypeAdapter(RankRequest).json_schema(ref_template=_SCHEMA_REF)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for name, definition in request_schema.pop("$defs", {}).items():
+                components.setdefault(name, definition)
+            components["RankRequest"] = request_schema
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    app.add_middleware(ModelLifespan, fastapi_app=app, settings=settings)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    return app
+
+
+def _ranker(request: Request) -> Ranker:
+    ranker: Ranker | None = request.app.state.ranker
+    if ranker is None:
+        raise ApiError(503, "not_ready", "model not loaded yet; retry shortly")
+    return ranker
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """Reads the body, refusing it (413) as soon as it is known to exceed ``limit`` bytes."""
+    too_large = ApiError(
+        413,
+        "payload_too_large",
+        f"request body exceeds {limit} bytes; send at most {MAX_POSTS} posts per request",
+    )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+app = create_app()

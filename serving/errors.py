@@ -1,0 +1,166 @@
+"""One JSON error body for every failure, and the handlers that produce it.
+
+FastAPI's default 422 body is a bare list of pydantic errors and other failures use
+``{"detail": ...}``; clients then need one parser per status. Here every 4xx/5xx answer is an
+``ErrorBody``: a short code, a one-line message, and details saying which post (``item``),
+which field and what was wrong. ``ERROR_RESPONSES`` puts the same schema into OpenAPI.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from http import HTTPStatus
+from typing import Any, Final
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from serving.config import MAX_POSTS
+from serving.schemas import ErrorBody, ErrorDetail
+
+logger = logging.getLogger("feedrank.serving")
+
+MAX_DETAILS: Final = 50
+MAX_INPUT_CHARS: Final = 80
+
+ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
+    400: {"model": ErrorBody, "description": "Body is empty, not JSON, or not UTF-8."},
+    413: {"model": ErrorBody, "description": "Body larger than the configured limit."},
+    415: {"model": ErrorBody, "description": "Content-Type is not application/json."},
+    422: {
+        "model": ErrorBody,
+        "description": f"Valid JSON that breaks the contract: not 1-{MAX_POSTS} posts, missing, "
+        "unknown or mistyped fields, non-finite or out-of-range numbers, duplicate post_ids.",
+    },
+    503: {"model": ErrorBody, "description": "Model not loaded (the service is starting)."},
+}
+
+
+class ApiError(Exception):
+    """An error that maps to one HTTP status and an ``ErrorBody``."""
+
+    def __init__(
+        self, status: int, error: str, message: str, details: Sequence[ErrorDetail] = ()
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+        self.details = list(details)
+
+
+def error_response(
+    status: int,
+    error: str,
+    message: str,
+    details: Sequence[ErrorDetail] = (),
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    body = ErrorBody(status=status, error=error, message=message, details=list(details))
+    return Response(
+        orjson.dumps(body.model_dump()),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def details_from_errors(errors: Iterable[Mapping[str, Any]]) -> list[ErrorDetail]:
+    """Turns pydantic-style error dicts (``loc``, ``msg``, ``type``, ``input``) into details."""
+    details = []
+    for error in errors:
+        loc = [part if isinstance(part, int) else str(part) for part in error.get("loc", ())]
+        item, field = _item_and_field(loc)
+        details.append(
+            ErrorDetail(
+                item=item,
+                field=field,
+                loc=loc,
+                type=str(error.get("type", "invalid")),
+                message=_message(error, loc),
+                input=_scalar(error.get("input")),
+            )
+        )
+    return details
+
+
+def summarise(details: Sequence[ErrorDetail]) -> str:
+    """One line for humans: how many problems and the first one, with its path."""
+    if not details:
+        return "invalid request body"
+    first = details[0]
+    path = _path(first.loc)
+    count = f"{len(details)} problems" if len(details) > 1 else "1 problem"
+    return f"{count} in the request body; first: {path}: {first.message}"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Routes every failure through ``error_response``."""
+
+    async def on_api_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return error_response(exc.status, exc.error, exc.message, exc.details)
+
+    async def on_validation_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        details = details_from_errors(exc.errors())
+        return error_response(422, "validation_error", summarise(details), details[:MAX_DETAILS])
+
+    async def on_http_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        phrase = HTTPStatus(exc.status_code).phrase
+        code = phrase.lower().replace(" ", "_").replace("-", "_")
+        return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal_error", f"internal error ({type(exc).__name__})")
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+def _item_and_field(loc: Sequence[str | int]) -> tuple[int | None, str | None]:
+    """``['body', 'posts', 3, 'score']`` -> (3, 'score'); no post index -> (None, None)."""
+    for position, part in enumerate(loc):
+        if isinstance(part, int):
+            rest = loc[position + 1 : position + 2]
+            return part, (str(rest[0]) if rest else None)
+    return None, None
+
+
+def _message(error: Mapping[str, Any], loc: Sequence[str | int]) -> str:
+    kind = error.get("type")
+    context = error.get("ctx") or {}
+    at_list = bool(loc) and not isinstance(loc[-1], int) and _item_and_field(loc)[0] is None
+    if at_list and kind == "too_short":
+        return f"expected 1 to {MAX_POSTS} posts, got {context.get('actual_length', 0)}"
+    if at_list and kind == "too_long":
+        return f"expected 1 to {MAX_POSTS} posts, got {context.get('actual_length', 'more')}"
+    if kind == "extra_forbidden":
+        return "unknown field (extra fields are rejected; check the spelling)"
+    return str(error.get("msg", "invalid value"))
+
+
+def _scalar(value: Any) -> str | int | float | bool | None:
+    if isinstance(value, str):
+        return value if len(value) <= MAX_INPUT_CHARS else value[:MAX_INPUT_CHARS] + "..."
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
+        return str(value)  # beyond int64: JSON encoders refuse it, so echo its digits
+    if isinstance(value, bool | int | float):
+        return value
+    return None
+
+
+def _path(loc: Sequence[str | int]) -> str:
+    parts = [part for part in loc if part != "body"]
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "body"

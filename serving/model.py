@@ -1,0 +1,165 @@
+"""The request path: validated posts -> column arrays -> features -> calibrated scores -> JSON.
+
+It calls the very ``FeaturePipeline`` and estimator objects that training saved, in the same
+order as ``RankingModel.predict_proba`` (split only to time each stage), so the service cannot
+drift from the batch CLI. Columns are built with NumPy directly: a pandas DataFrame per
+20-post request would cost more than the model.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import orjson
+import sklearn
+from pydantic import TypeAdapter
+
+from features.schema import CATEGORY_COLUMN, ID_COLUMN, INPUT_COLUMNS, TEXT_COLUMN
+from serving.config import MAX_POSTS
+from serving.parsing import parse_posts
+from serving.schemas import ModelInfo, PostIn
+from training.artifacts import LoadedModel, load_model
+
+STAGES: Final = ("validate", "featurise", "predict", "serialise")
+_OBJECT_COLUMNS: Final = frozenset({TEXT_COLUMN, CATEGORY_COLUMN})
+_POSTS: Final = TypeAdapter(list[PostIn])
+_METADATA_SHOWN_ELSEWHERE: Final = frozenset(
+    {"model_version", "family", "feature_names", "metrics", "model_sha256", "self_check"}
+)
+
+
+@dataclass(frozen=True)
+class StageTimings:
+    """Seconds spent in each stage of one /rank request."""
+
+    validate: float
+    featurise: float
+    predict: float
+    serialise: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {stage: getattr(self, stage) for stage in STAGES}
+
+    def server_timing(self) -> str:
+        """A ``Server-Timing`` header value (milliseconds), readable in browser dev tools."""
+        return ", ".join(
+            f"{name};dur={seconds * 1e3:.3f}" for name, seconds in self.as_dict().items()
+        )
+
+
+@dataclass(frozen=True)
+class RankOutcome:
+    """A serialised /rank response and what it took to produce it."""
+
+    body: bytes
+    timings: StageTimings
+    n_posts: int
+    n_unknown_subreddits: int
+
+
+class Ranker:
+    """The loaded model plus everything needed to answer /rank and /model."""
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        self.loaded = loaded
+        self.model = loaded.model
+        self.version = loaded.version
+        uses_subreddit = "subreddit" in self.model.features.config.groups
+        self.unknown_subreddit_fallback = (
+            "scored with the training-set engagement rate (the target encoder's prior) in "
+            "place of the subreddit's own rate"
+            if uses_subreddit
+            else "the deployed model does not use the subreddit, so its score is unaffected"
+        )
+
+    @classmethod
+    def load(cls, model_dir: Path) -> Ranker:
+        """Loads and self-checks a model directory (raises ``ModelLoadError``)."""
+        return cls(load_model(model_dir))
+
+    def rank_body(self, body: bytes) -> RankOutcome:
+        """Validates, scores and ranks a raw request body; the whole /rank request path."""
+        start = time.perf_counter()
+        posts = parse_posts(body)
+        validated = time.perf_counter()
+        columns = posts_to_columns(posts)
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            # inputs are already validated finite and in range: skip sklearn's re-checks
+            matrix = self.model.features.transform(columns)
+        unknown = self.model.features.unknown_subreddits(columns[CATEGORY_COLUMN])
+        featurised = time.perf_counter()
+        scores = self.model.calibrator(self.model.estimator.decision_function(matrix))
+        if not np.isfinite(scores).all():
+            raise RuntimeError("model produced non-finite scores")
+        predicted = time.perf_counter()
+        body_out = self.render(posts, scores, unknown)
+        done = time.perf_counter()
+        return RankOutcome(
+            body=body_out,
+            timings=StageTimings(
+                validate=validated - start,
+                featurise=featurised - validated,
+                predict=predicted - featurised,
+                serialise=done - predicted,
+            ),
+            n_posts=len(posts),
+            n_unknown_subreddits=int(unknown.sum()),
+        )
+
+    def render(self, posts: list[PostIn], scores: np.ndarray, unknown: np.ndarray) -> bytes:
+        """The response JSON: best first, ties in input order, unknown subreddits flagged."""
+        order = np.argsort(-scores, kind="stable").tolist()
+        score_list: list[float] = scores.tolist()
+        unknown_list: list[bool] = unknown.tolist()
+        echoed: list[dict[str, Any]] = _POSTS.dump_python(posts)  # 3x faster than model_dump
+        ranked = [
+            {
+                "rank": rank,
+                "post_id": posts[index].post_id,
+                "score": score_list[index],
+                "unknown_subreddit": unknown_list[index],
+                "post": echoed[index],
+            }
+            for rank, index in enumerate(order, start=1)
+        ]
+        notes = []
+        if any(unknown_list):
+            names = sorted({posts[i].subreddit for i, flag in enumerate(unknown_list) if flag})
+            notes.append(
+                f"{sum(unknown_list)} post(s) from subreddit(s) not seen in training "
+                f"({', '.join(repr(name) for name in names)}): {self.unknown_subreddit_fallback}"
+            )
+        return orjson.dumps({"model_version": self.version, "ranked": ranked, "notes": notes})
+
+    def info(self) -> ModelInfo:
+        metadata = self.loaded.metadata
+        return ModelInfo(
+            model_version=self.version,
+            family=str(metadata.get("family", self.model.family)),
+            feature_names=list(self.model.features.feature_names),
+            metrics=dict(metadata.get("metrics") or {}),
+            model_sha256=str(metadata.get("model_sha256", "")),
+            known_subreddits=sorted(self.model.features.known_subreddits_),
+            unknown_subreddit_fallback=self.unknown_subreddit_fallback,
+            max_posts=MAX_POSTS,
+            metadata={k: v for k, v in metadata.items() if k not in _METADATA_SHOWN_ELSEWHERE},
+        )
+
+
+def posts_to_columns(posts: Sequence[PostIn]) -> dict[str, np.ndarray]:
+    """Column arrays with the dtypes training used: int64 id, float64 numbers, object text."""
+    columns: dict[str, np.ndarray] = {}
+    for column in INPUT_COLUMNS:
+        values: list[Any] = [getattr(post, column) for post in posts]
+        if column in _OBJECT_COLUMNS:
+            array = np.empty(len(values), dtype=object)
+            array[:] = values
+        else:
+            array = np.array(values, dtype=np.int64 if column == ID_COLUMN else np.float64)
+        columns[column] = array
+    return columns

@@ -1,0 +1,133 @@
+"""From request bytes to validated posts, with a clear 4xx for every way that can fail.
+
+The body is validated straight from bytes by pydantic-core (parsing and validation in one
+pass, no intermediate Python objects), which is also the cheapest way to do it. The top-level
+shape is chosen by the first byte, so a bare array and ``{"posts": [...]}`` each get error
+locations without the noise of a failed union branch.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import pydantic_core
+from fastapi.exceptions import RequestValidationError
+from pydantic import TypeAdapter, ValidationError
+
+from serving.errors import ApiError
+from serving.schemas import PostIn, Posts, RankRequest
+
+_WRAPPED: Final = TypeAdapter(RankRequest)
+_BARE: Final = TypeAdapter(Posts)
+_JSON_WHITESPACE: Final = b" \t\r\n"
+
+
+def check_content_type(content_type: str | None) -> None:
+    """Accepts ``application/json`` (or ``*/*+json``), UTF-8 only; a missing header is allowed.
+
+    Raises:
+        ApiError: 415 naming the media type that was sent.
+    """
+    if not content_type:
+        return
+    media_type, _, params = content_type.partition(";")
+    media_type = media_type.strip().lower()
+    if media_type != "application/json" and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"Content-Type must be application/json, got {media_type or 'nothing'!r} "
+            "(with curl, add -H 'Content-Type: application/json')",
+        )
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        charset = value.strip().strip('"').lower()
+        if key.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
+            raise ApiError(
+                415, "unsupported_media_type", f"JSON must be UTF-8, got charset={charset!r}"
+            )
+
+
+def parse_posts(body: bytes) -> list[PostIn]:
+    """Validates a request body into 1-20 posts with distinct ids.
+
+    Args:
+        body: The raw request body: ``{"posts": [...]}`` or a bare JSON array.
+
+    Returns:
+        The posts in request order.
+
+    Raises:
+        ApiError: 400 when the body is empty, not UTF-8 or not JSON.
+        RequestValidationError: 422 when the JSON breaks the contract.
+    """
+    stripped = body.lstrip(_JSON_WHITESPACE)
+    if not stripped:
+        raise ApiError(400, "empty_body", 'request body is empty; send {"posts": [...]}')
+    try:
+        if stripped[:1] == b"[":
+            posts = _BARE.validate_json(body)
+        elif stripped[:1] == b"{":
+            posts = _WRAPPED.validate_json(body).posts
+        else:
+            raise _wrong_top_level(body)
+    except ValidationError as error:
+        errors = error.errors(include_url=False)
+        if any(e["type"] == "json_invalid" for e in errors):
+            raise _not_json(body, errors[0]["msg"]) from None
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
+    _check_unique_ids(posts, bare=stripped[:1] == b"[")
+    return posts
+
+
+def _check_unique_ids(posts: list[PostIn], bare: bool) -> None:
+    first_seen: dict[int, int] = {}
+    errors = []
+    for index, post in enumerate(posts):
+        previous = first_seen.setdefault(post.post_id, index)
+        if previous != index:
+            loc = ("body", index, "post_id") if bare else ("body", "posts", index, "post_id")
+            errors.append(
+                {
+                    "type": "duplicate_post_id",
+                    "loc": loc,
+                    "msg": f"duplicate post_id {post.post_id}: already used by item {previous}",
+                    "input": post.post_id,
+                }
+            )
+    if errors:
+        raise RequestValidationError(errors)
+
+
+def _not_json(body: bytes, message: str) -> ApiError:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return ApiError(
+            400,
+            "invalid_encoding",
+            f"request body is not valid UTF-8 (byte 0x{body[error.start]:02x} at offset "
+            f"{error.start}); JSON must be UTF-8",
+        )
+    return ApiError(400, "invalid_json", f"request body is not valid JSON: {message}")
+
+
+def _wrong_top_level(body: bytes) -> Exception:
+    try:
+        value = pydantic_core.from_json(body)
+    except ValueError as error:
+        return _not_json(body, str(error))
+    kind = "null" if value is None else type(value).__name__
+    return RequestValidationError(
+        [
+            {
+                "type": "body_type",
+                "loc": ("body",),
+                "msg": f'body must be a JSON object {{"posts": [...]}} or a JSON array of '
+                f"posts, got {kind}",
+                "input": value if isinstance(value, str | int | float | bool) else None,
+            }
+        ]
+    )

@@ -1,0 +1,65 @@
+"""Fixtures for the API tests: a small real model, the app around it, realistic posts.
+
+The model is trained by the real feature and model code on 10,000 canonical rows with every
+feature group (so the request path exercises text and subreddit features too), and written
+with ``save_model`` into a temp dir: the tests never depend on ``models/``.
+A test module uses them with ``pytest_plugins = ["tests.serving_fixtures"]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from features.io import read_posts_csv
+from features.pipeline import ALL_GROUPS, FeatureConfig, FeaturePipeline
+from features.schema import LABEL_COLUMN, take
+from serving.app import create_app
+from serving.config import Settings
+from serving.payloads import Post, load_posts
+from training.artifacts import save_model, self_check_payload
+from training.models import PlattCalibrator, RankingModel, fit_logistic
+
+from .api_helpers import MODEL_VERSION
+
+TRAIN_ROWS = 10_000
+
+
+@pytest.fixture(scope="session")
+def api_model_dir(canonical_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A logistic model on all feature groups, saved like the training CLI saves one."""
+    posts = take(read_posts_csv(canonical_csv), np.arange(TRAIN_ROWS))
+    y = posts.pop(LABEL_COLUMN)
+    pipeline = FeaturePipeline(FeatureConfig(groups=ALL_GROUPS))
+    matrix = pipeline.fit_transform(posts, y)
+    estimator = fit_logistic(matrix, y, seed=0)
+    calibrator = PlattCalibrator.fit(estimator.decision_function(matrix), y)
+    model = RankingModel("logistic", pipeline, estimator, calibrator)
+    model_dir = tmp_path_factory.mktemp("api-model") / "models"
+    metadata = {
+        "model_version": MODEL_VERSION,
+        "family": "logistic",
+        "feature_names": list(pipeline.feature_names),
+        "self_check": self_check_payload(take(posts, np.arange(5)), model),
+        "metrics": {"note": "test fixture"},
+    }
+    save_model(model, metadata, model_dir)
+    return model_dir
+
+
+@pytest.fixture(scope="session")
+def api_posts(canonical_csv: Path) -> list[Post]:
+    """Canonical posts (label dropped) as JSON-ready dicts, held out from the fixture model."""
+    return load_posts(canonical_csv)[TRAIN_ROWS:]
+
+
+@pytest.fixture(scope="session")
+def api_client(api_model_dir: Path) -> Iterator[TestClient]:
+    """The app with its lifespan run (model loaded), shared by the whole session."""
+    app = create_app(Settings(model_dir=api_model_dir, max_body_bytes=64 * 1024))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
