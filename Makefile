@@ -13,11 +13,15 @@ help: ## List the targets
 $(PY): requirements.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.8
-	$(PY) -m uv pip install --quiet --python $(PY) -r requirements.txt
+	$(PY) -m uv pip install --quiet --compile-bytecode --python $(PY) -r requirements.txt
 	@touch $(PY)
 
+KERNEL_SPEC := $(VENV)/share/jupyter/kernels/feedrank/kernel.json
+$(KERNEL_SPEC): $(PY)
+	$(PY) -m ipykernel install --sys-prefix --name feedrank --display-name "feedrank (.venv)"
+
 .PHONY: install
-install: $(PY) ## Create .venv and install the pinned requirements
+install: $(PY) $(KERNEL_SPEC) ## Create .venv, install the pinned requirements and the notebook kernel
 
 .PHONY: all
 all: ## Run the whole pipeline: data, training, notebooks, evaluation_report.md
@@ -36,5 +40,21 @@ format: $(PY) ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff format .
 
 .PHONY: test
-test: $(PY) ## Run the test suite (unit, data contract, model behaviour, API, end-to-end)
+test: $(PY) $(KERNEL_SPEC) ## Run the test suite (unit, data contract, model behaviour, API, end-to-end)
 	$(PY) -m pytest
+
+URL ?= http://127.0.0.1:$(PORT)
+CONCURRENCY ?= 8
+
+.PHONY: serve
+serve: $(PY) ## Serve models/ on 127.0.0.1:PORT (default 8000; FEEDRANK_MODEL_DIR overrides)
+	$(PY) -m uvicorn serving.app:app --host 127.0.0.1 --port $(PORT) --no-access-log
+
+.PHONY: benchmark
+benchmark: $(PY) ## Benchmark a running server (URL=..., CONCURRENCY=8); JSON to reports/
+	$(PY) benchmark.py --url $(URL) --requests 1000 --concurrency $(CONCURRENCY) \
+		--json reports/benchmark-c$(CONCURRENCY).json
+
+.PHONY: docker-smoke
+docker-smoke: ## Build the image, run it, call /rank (valid + invalid) and benchmark it; warns if no engine
+	bash scripts/docker_smoke.sh

@@ -11,7 +11,7 @@ PY=$VENV/bin/python
 KERNEL=feedrank
 CELL_TIMEOUT=${CELL_TIMEOUT:-600}
 NOTEBOOKS=(01_eda 02_decay_fitting 03_model_comparison 04_ablation_importance 05_calibration)
-export PYTHONHASHSEED=0 MPLBACKEND=Agg
+export PYTHONHASHSEED=0
 
 START=$(date +%s)
 step_start=$START
@@ -30,7 +30,7 @@ want=$(sha256sum requirements.txt | cut -d' ' -f1)
 if [[ ! -x $PY || ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   python3 -m venv "$VENV"
   "$PY" -m pip install --quiet --disable-pip-version-check uv==0.13.8
-  "$PY" -m uv pip install --quiet --python "$PY" -r requirements.txt
+  "$PY" -m uv pip install --quiet --compile-bytecode --python "$PY" -r requirements.txt
   echo "$want" >"$stamp"
 else
   echo "  requirements unchanged; reusing $VENV"
