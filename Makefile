@@ -48,7 +48,7 @@ CONCURRENCY ?= 8
 
 .PHONY: serve
 serve: $(PY) ## Serve models/ on 127.0.0.1:PORT (default 8000; FEEDRANK_MODEL_DIR overrides)
-	$(PY) -m uvicorn serving.app:app --host 127.0.0.1 --port $(PORT) --no-access-log
+	$(PY) -m serving --host 127.0.0.1 --port $(PORT) --no-access-log
 
 .PHONY: benchmark
 benchmark: $(PY) ## Benchmark a running server (URL=..., CONCURRENCY=8); JSON to reports/
@@ -56,5 +56,24 @@ benchmark: $(PY) ## Benchmark a running server (URL=..., CONCURRENCY=8); JSON to
 		--json reports/benchmark-c$(CONCURRENCY).json
 
 .PHONY: docker-smoke
-docker-smoke: ## Build the image, run it, call /rank (valid + invalid) and benchmark it; warns if no engine
+docker-smoke: ## Build the image, run it read-only: API checks, benchmark, 60 s soak, hardening; warns if no engine
 	bash scripts/docker_smoke.sh
+
+FUZZ_EXAMPLES ?= 2000
+SOAK_SECONDS ?= 60
+
+.PHONY: fuzz
+fuzz: $(PY) ## Schemathesis on every operation, FUZZ_EXAMPLES (2000) each, fresh seed, real server
+	FEEDRANK_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FEEDRANK_FUZZ_RANDOM=1 \
+		$(PY) -m pytest tests/test_reliability_fuzz.py -m fuzz -s -q
+
+.PHONY: soak
+soak: $(PY) ## SOAK_SECONDS (60) at concurrency 32 against one local server of models/, then SIGTERM
+	SOAK_SECONDS=$(SOAK_SECONDS) bash scripts/soak.sh
+
+.PHONY: faults
+faults: $(PY) ## Fault tests: broken artifacts, failing model, SIGTERM under load, killed pipeline
+	$(PY) -m pytest -m faults -s -q
+
+.PHONY: reliability
+reliability: fuzz soak faults ## fuzz + soak + faults at full size (the container: make docker-smoke)

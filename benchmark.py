@@ -15,12 +15,21 @@ header, and the server's CPU per request (``process_cpu_seconds_total`` from /me
 before and after the phase), which is what capacity planning needs. The headline is
 median(rank_20) / median(health): how much ranking 20 posts adds to the cheapest request the
 same server answers. Exits 1 if any request failed.
+
+Soak mode, ``--duration SECONDS``: realistic /rank traffic (slates of 1-20 posts) for a fixed
+time instead of a fixed count, reporting requests, errors and p50/p95/p99 per window and overall,
+and the server's resident memory (``process_resident_memory_bytes``) and open file descriptors
+from /metrics after the warm-up, at the end of every window and at the end. Exits 1 on any
+failed request or when RSS grew by more than ``--max-rss-growth-mib`` between warm-up and end:
+
+    python benchmark.py --url http://127.0.0.1:8000 --duration 60 --concurrency 32
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import platform
 import random
@@ -68,16 +77,23 @@ class PhaseResult:
     server_cpu_ms_per_request: float | None = None
 
 
-async def server_cpu_seconds(client: httpx.AsyncClient) -> float | None:
-    """The server's ``process_cpu_seconds_total`` from /metrics, if it exposes one."""
+async def server_gauges(client: httpx.AsyncClient) -> dict[str, float]:
+    """The server's ``process_*`` samples from /metrics (empty if it exposes none)."""
     try:
         text = (await client.get("/metrics")).text
     except httpx.HTTPError:
-        return None
+        return {}
+    gauges = {}
     for line in text.splitlines():
-        if line.startswith("process_cpu_seconds_total "):
-            return float(line.split()[1])
-    return None
+        name, _, value = line.partition(" ")
+        if name.startswith("process_"):
+            gauges[name] = float(value)
+    return gauges
+
+
+async def server_cpu_seconds(client: httpx.AsyncClient) -> float | None:
+    """The server's ``process_cpu_seconds_total`` from /metrics, if it exposes one."""
+    return (await server_gauges(client)).get("process_cpu_seconds_total")
 
 
 async def run_phase(
@@ -136,6 +152,154 @@ async def run_phase(
     return result
 
 
+def latency_summary(latencies_ms: list[float]) -> dict[str, float]:
+    """Mean and the 50th, 95th and 99th percentiles (empty input: zeros)."""
+    if len(latencies_ms) < 2:
+        value = latencies_ms[0] if latencies_ms else 0.0
+        return {"mean_ms": value, "p50_ms": value, "p95_ms": value, "p99_ms": value}
+    cuts = statistics.quantiles(latencies_ms, n=100, method="inclusive")
+    return {
+        "mean_ms": statistics.fmean(latencies_ms),
+        "p50_ms": cuts[49],
+        "p95_ms": cuts[94],
+        "p99_ms": cuts[98],
+    }
+
+
+@dataclass
+class SoakWindow:
+    """One window of a soak run; RSS and open fds are sampled at its end."""
+
+    end_s: float
+    count: int
+    errors: int
+    p99_ms: float
+    rss_mib: float | None
+    open_fds: float | None
+
+
+async def soak(client: httpx.AsyncClient, args: argparse.Namespace) -> dict[str, Any]:
+    """``args.concurrency`` workers send mixed slates for ``args.duration`` seconds."""
+    posts = load_posts(args.data, seed=args.seed)
+    rng = random.Random(args.seed)
+    pool = [slate_body(posts, rng.randint(1, MAX_POSTS), rng) for _ in range(2_000)]
+    warmup = [Call("/rank", pool[index % len(pool)]) for index in range(args.warmup)]
+    await run_phase(client, "warm-up", warmup, args.concurrency, progress=False)
+    before = await server_gauges(client)
+    samples: list[tuple[float, float]] = []  # (seconds since start, latency ms) of 200s
+    errors: list[tuple[float, str]] = []
+    start = time.perf_counter()
+    deadline = start + args.duration
+    next_body = iter(itertools.cycle(pool))
+
+    async def worker() -> None:
+        while (sent := time.perf_counter()) < deadline:
+            try:
+                response = await client.post("/rank", content=next(next_body), headers=JSON_HEADERS)
+            except httpx.HTTPError as error:
+                errors.append((sent - start, type(error).__name__))
+                continue
+            done = time.perf_counter()
+            if response.status_code == 200:
+                samples.append((sent - start, (done - sent) * 1e3))
+            else:
+                errors.append((sent - start, f"HTTP {response.status_code}"))
+
+    windows: list[SoakWindow] = []
+
+    async def sampler() -> None:
+        bar = tqdm(total=round(args.duration), desc="soak", unit="s", disable=not args.progress)
+        boundary = 0.0
+        while boundary < args.duration:
+            boundary = min(boundary + args.window, args.duration)
+            await asyncio.sleep(max(0.0, start + boundary - time.perf_counter()))
+            gauges = await server_gauges(client)
+            in_window = [ms for at, ms in samples if boundary - args.window <= at < boundary]
+            window_errors = sum(boundary - args.window <= at < boundary for at, _ in errors)
+            rss = gauges.get("process_resident_memory_bytes")
+            windows.append(
+                SoakWindow(
+                    end_s=boundary,
+                    count=len(in_window) + window_errors,
+                    errors=window_errors,
+                    p99_ms=latency_summary(in_window)["p99_ms"],
+                    rss_mib=rss / 2**20 if rss is not None else None,
+                    open_fds=gauges.get("process_open_fds"),
+                )
+            )
+            bar.update(round(boundary) - bar.n)
+        bar.close()
+
+    await asyncio.gather(sampler(), *(worker() for _ in range(args.concurrency)))
+    wall = time.perf_counter() - start
+    after = await server_gauges(client)
+    rss_start = before.get("process_resident_memory_bytes")
+    rss_end = after.get("process_resident_memory_bytes")
+    growth = None
+    if rss_start is not None and rss_end is not None:
+        growth = (rss_end - rss_start) / 2**20
+    count = len(samples) + len(errors)
+    cpu_start, cpu_end = (g.get("process_cpu_seconds_total") for g in (before, after))
+    cpu_per_request = None
+    if cpu_start is not None and cpu_end is not None and count:
+        cpu_per_request = (cpu_end - cpu_start) * 1e3 / count
+    return {
+        "mode": "soak",
+        "url": args.url,
+        "duration_s": args.duration,
+        "concurrency": args.concurrency,
+        "warmup_requests": args.warmup,
+        "client": {"python": platform.python_version(), "machine": platform.machine()},
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "requests": count,
+        "errors": len(errors),
+        "error_kinds": dict(Counter(kind for _, kind in errors)),
+        "throughput_rps": count / wall if wall > 0 else 0.0,
+        **latency_summary([ms for _, ms in samples]),
+        "server_cpu_ms_per_request": cpu_per_request,
+        "rss_start_mib": rss_start / 2**20 if rss_start is not None else None,
+        "rss_end_mib": rss_end / 2**20 if rss_end is not None else None,
+        "rss_growth_mib": growth,
+        "max_rss_growth_mib": args.max_rss_growth_mib,
+        "open_fds_start": before.get("process_open_fds"),
+        "open_fds_end": after.get("process_open_fds"),
+        "windows": [asdict(window) for window in windows],
+        "passed": not errors and (growth is None or growth <= args.max_rss_growth_mib),
+    }
+
+
+def render_soak(report: dict[str, Any]) -> str:
+    def mib(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f}"
+
+    lines = [
+        f"feedrank soak: {report['url']}  {report['duration_s']:g} s at concurrency "
+        f"{report['concurrency']}  (warm-up {report['warmup_requests']} requests, excluded)",
+        f"{'window end':>10}{'requests':>10}{'errors':>8}{'p99 ms':>9}{'RSS MiB':>9}{'fds':>6}",
+    ]
+    for window in report["windows"]:
+        fds = "-" if window["open_fds"] is None else f"{window['open_fds']:.0f}"
+        lines.append(
+            f"{window['end_s']:>9.0f}s{window['count']:>10}{window['errors']:>8}"
+            f"{window['p99_ms']:>9.2f}{mib(window['rss_mib']):>9}{fds:>6}"
+        )
+    lines.append(
+        f"requests {report['requests']}, errors {report['errors']}"
+        + (f" {report['error_kinds']}" if report["error_kinds"] else "")
+        + f", {report['throughput_rps']:.0f} req/s; latency ms: mean {report['mean_ms']:.2f}, "
+        f"p50 {report['p50_ms']:.2f}, p95 {report['p95_ms']:.2f}, p99 {report['p99_ms']:.2f}"
+    )
+    growth = report["rss_growth_mib"]
+    lines.append(
+        f"server RSS {mib(report['rss_start_mib'])} MiB after warm-up -> "
+        f"{mib(report['rss_end_mib'])} MiB at end (growth {mib(growth)} MiB, limit "
+        f"{report['max_rss_growth_mib']:g}); open fds {report['open_fds_start']} -> "
+        f"{report['open_fds_end']}"
+    )
+    lines.append("soak " + ("PASSED" if report["passed"] else "FAILED"))
+    return "\n".join(lines)
+
+
 def _server_total_ms(header: str) -> float:
     """Sums the ``dur`` of every metric in a ``Server-Timing`` header."""
     total = 0.0
@@ -162,15 +326,18 @@ def build_calls(args: argparse.Namespace) -> dict[str, list[Call]]:
 
 
 async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
-    calls = build_calls(args)
+    # one connection more than the workers: soak mode samples /metrics alongside them
     limits = httpx.Limits(
-        max_connections=args.concurrency, max_keepalive_connections=args.concurrency
+        max_connections=args.concurrency + 1, max_keepalive_connections=args.concurrency + 1
     )
     async with httpx.AsyncClient(base_url=args.url, timeout=args.timeout, limits=limits) as client:
         try:
             (await client.get("/ready")).raise_for_status()
         except httpx.HTTPError as error:
             raise SystemExit(f"error: {args.url}/ready is not answering 200: {error}") from None
+        if args.duration is not None:
+            return await soak(client, args)
+        calls = build_calls(args)
         warmup = [call for phase in calls.values() for call in phase[: args.warmup]]
         await run_phase(client, "warm-up", warmup, args.concurrency, args.progress)
         phases = [
@@ -235,21 +402,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     parser.add_argument("--no-progress", dest="progress", action="store_false")
+    soak_mode = parser.add_argument_group("soak mode")
+    soak_mode.add_argument(
+        "--duration", type=float, default=None, help="send /rank traffic for this many seconds"
+    )
+    soak_mode.add_argument(
+        "--window", type=float, default=10.0, help="seconds per reported window (default 10)"
+    )
+    soak_mode.add_argument(
+        "--max-rss-growth-mib",
+        type=float,
+        default=32.0,
+        help="fail if server RSS grows more than this from warm-up to end (default 32)",
+    )
     args = parser.parse_args(argv)
     if args.requests < 200:
         parser.error("--requests must be at least 200 (percentiles need the samples)")
     if args.concurrency < 1 or args.warmup < 0:
         parser.error("--concurrency must be >= 1 and --warmup >= 0")
+    if args.duration is not None and not (args.duration > 0 and args.window > 0):
+        parser.error("--duration and --window must be positive")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     report = asyncio.run(benchmark(args))
-    print(render(report))
+    print(render_soak(report) if args.duration is not None else render(report))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")
+    if args.duration is not None:
+        return 0 if report["passed"] else 1
     failed = sum(phase["errors"] for phase in report["phases"].values())
     return 1 if failed else 0
 

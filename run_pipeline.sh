@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command, fresh machine to finished report:
-#   venv + pinned deps -> data -> training -> notebooks (papermill) -> evaluation_report.md
+#   venv + pinned deps -> data (validated) -> training -> notebooks (papermill) -> evaluation_report.md
 # Re-running is safe: every step rewrites its outputs from the same seeds.
 set -Eeuo pipefail
 
@@ -38,9 +38,12 @@ fi
 "$PY" -m ipykernel install --sys-prefix --name "$KERNEL" --display-name "feedrank (.venv)" >/dev/null
 done_step
 
-step "2/6 dataset: python generate_dataset.py (verbatim assignment script)"
+step "2/6 dataset: python generate_dataset.py (verbatim assignment script), then validate it"
 mkdir -p data
 "$PY" generate_dataset.py
+# header = training schema, types and bounds, 50,000 rows, unique ids, base rate; the generator
+# writes in place, so this is what catches a truncated file before training reads it
+"$PY" -m scripts.check_dataset data/posts.csv
 done_step
 
 step "3/6 training: python -m training.train (split, decay sweep, ablation, fit, calibrate, test)"

@@ -17,10 +17,12 @@ from typing import Any
 BASE = os.environ.get("SMOKE_BASE_URL", "http://127.0.0.1:8000")
 
 
-def post(body: Any, raw: bytes | None = None) -> tuple[int, Any]:
+def post(
+    body: Any, raw: bytes | None = None, content_type: str = "application/json"
+) -> tuple[int, Any]:
     data = raw if raw is not None else json.dumps(body).encode()
     request = urllib.request.Request(
-        f"{BASE}/rank", data=data, headers={"Content-Type": "application/json"}, method="POST"
+        f"{BASE}/rank", data=data, headers={"Content-Type": content_type}, method="POST"
     )
     return _open(request)
 
@@ -72,6 +74,20 @@ def main() -> int:
         ("not JSON", post(None, raw=b"{not json"), 400),
         ("not UTF-8", post(None, raw=b'[{"title": "\xff"}]'), 400),
         ("too large", post(None, raw=b" " * 1_000_000), 413),
+        # hostile input (tests/test_reliability_hostile.py has the full set)
+        (
+            "duplicate key",
+            post(None, raw=json.dumps([post_fields(1)])[:-2].encode() + b', "score": 1}]'),
+            422,
+        ),
+        ("100,000-deep nesting", post(None, raw=b"[" * 100_000 + b"]" * 100_000), 400),
+        (
+            "NaN literal",
+            post(None, raw=json.dumps([post_fields(1)]).replace("0.9", "NaN").encode()),
+            422,
+        ),
+        ("10,000-element array", post([1] * 10_000), 422),
+        ("wrong Content-Type", post(None, raw=b"[]", content_type="text/plain"), 415),
     ]
     failures = 0
     for name, (status, body), expected in checks:

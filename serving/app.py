@@ -22,7 +22,7 @@ from serving.config import MAX_POSTS, Settings
 from serving.errors import ERROR_RESPONSES, ApiError, install_error_handlers
 from serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from serving.metrics import Metrics, MetricsMiddleware
-from serving.model import Ranker
+from serving.model import ModelFailure, Ranker
 from serving.parsing import check_content_type
 from serving.schemas import (
     EXAMPLE_POSTS,
@@ -37,6 +37,7 @@ from serving.schemas import (
 logger = logging.getLogger("uvicorn.error")
 
 JSON: Final = "application/json"
+RETRY_AFTER: Final = {"Retry-After": "1"}
 _HEALTH_BODY: Final = orjson.dumps({"status": "ok"})
 _SCHEMA_REF: Final = "#/components/schemas/{model}"
 _RANK_BODY_OPENAPI: Final[dict[str, Any]] = {
@@ -148,7 +149,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ranker = _ranker(request)
         check_content_type(request.headers.get("content-type"))
         body = await _read_body(request, request.app.state.settings.max_body_bytes)
-        outcome = ranker.rank_body(body)
+        try:
+            outcome = ranker.rank_body(body)
+        except ModelFailure as failure:
+            request.app.state.metrics.model_errors += 1
+            logger.exception("%s", failure)  # the traceback shows the model's own exception
+            cause = type(failure.__cause__).__name__
+            raise ApiError(
+                503,
+                "model_error",
+                f"the model failed to score these posts ({cause}); the request was valid and "
+                "nothing was ranked. Retry, or fall back to your own ordering",
+                headers=RETRY_AFTER,
+            ) from None
         request.app.state.metrics.observe_rank(outcome)
         return Response(
             outcome.body,
@@ -163,11 +176,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get(
         "/ready",
         response_model=ReadyResponse,
-        responses={503: {"model": ErrorBody, "description": "Model not loaded yet."}},
-        summary="Readiness: the model is loaded and passed its self-check",
+        responses={
+            503: {
+                "model": ErrorBody,
+                "description": "Model not loaded yet, or it raised on /rank and now fails its "
+                "self-check.",
+            }
+        },
+        summary="Readiness: the model is loaded and passes its self-check",
     )
     async def ready(request: Request) -> Response:
+        """200 once the model is loaded; after the model has raised on /rank, 200 only if it
+        still passes its self-check (so a load balancer stops routing to a broken replica)."""
         ranker = _ranker(request)
+        if ranker.failing and not ranker.self_check():
+            raise ApiError(
+                503,
+                "model_error",
+                f"model {ranker.version} raised on /rank and now fails its self-check",
+                headers=RETRY_AFTER,
+            )
         return Response(
             orjson.dumps({"status": "ready", "model_version": ranker.version}), media_type=JSON
         )
@@ -213,7 +241,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _ranker(request: Request) -> Ranker:
     ranker: Ranker | None = request.app.state.ranker
     if ranker is None:
-        raise ApiError(503, "not_ready", "model not loaded yet; retry shortly")
+        raise ApiError(503, "not_ready", "model not loaded yet; retry shortly", headers=RETRY_AFTER)
     return ranker
 
 

@@ -36,7 +36,12 @@ ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
         "description": f"Valid JSON that breaks the contract: not 1-{MAX_POSTS} posts, missing, "
         "unknown or mistyped fields, non-finite or out-of-range numbers, duplicate post_ids.",
     },
-    503: {"model": ErrorBody, "description": "Model not loaded (the service is starting)."},
+    503: {
+        "model": ErrorBody,
+        "description": "`not_ready`: the model is not loaded yet (the service is starting). "
+        "`model_error`: the model raised on valid posts; nothing was ranked. Both carry "
+        "`Retry-After`; the request is safe to retry, on this replica or another.",
+    },
 }
 
 
@@ -44,13 +49,19 @@ class ApiError(Exception):
     """An error that maps to one HTTP status and an ``ErrorBody``."""
 
     def __init__(
-        self, status: int, error: str, message: str, details: Sequence[ErrorDetail] = ()
+        self,
+        status: int,
+        error: str,
+        message: str,
+        details: Sequence[ErrorDetail] = (),
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.error = error
         self.message = message
         self.details = list(details)
+        self.headers = dict(headers or {})
 
 
 def error_response(
@@ -88,14 +99,17 @@ def details_from_errors(errors: Iterable[Mapping[str, Any]]) -> list[ErrorDetail
     return details
 
 
-def summarise(details: Sequence[ErrorDetail]) -> str:
-    """One line for humans: how many problems and the first one, with its path."""
+def summarise(details: Sequence[ErrorDetail], total: int | None = None) -> str:
+    """One line for humans: how many problems (``total``, default all of ``details``) and the
+    first one, with its path."""
     if not details:
         return "invalid request body"
     first = details[0]
     path = _path(first.loc)
-    count = f"{len(details)} problems" if len(details) > 1 else "1 problem"
-    return f"{count} in the request body; first: {path}: {first.message}"
+    total = len(details) if total is None else total
+    count = f"{total} problems" if total > 1 else "1 problem"
+    shown = f" ({len(details)} listed)" if total > len(details) else ""
+    return f"{count} in the request body{shown}; first: {path}: {first.message}"
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -103,12 +117,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_api_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
-        return error_response(exc.status, exc.error, exc.message, exc.details)
+        return error_response(exc.status, exc.error, exc.message, exc.details, exc.headers)
 
     async def on_validation_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        details = details_from_errors(exc.errors())
-        return error_response(422, "validation_error", summarise(details), details[:MAX_DETAILS])
+        # a 256 KiB body can hold ~20,000 errors (unknown keys): describe only the first few,
+        # or formatting the answer would take up to a second
+        errors = exc.errors()
+        details = details_from_errors(errors[:MAX_DETAILS])
+        return error_response(422, "validation_error", summarise(details, len(errors)), details)
 
     async def on_http_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

@@ -1,6 +1,6 @@
 """Prometheus metrics in the text exposition format, kept in process memory.
 
-Hand-written rather than prometheus-client: five metric families do not justify a dependency,
+Hand-written rather than prometheus-client: a dozen metric families do not justify a dependency,
 and a single-threaded event loop updates them, so no locks are needed. Each uvicorn worker
 holds its own counters; the image runs one worker per container and scales by containers,
 which keeps a scrape equal to one process (see SERVING.md).
@@ -9,6 +9,7 @@ which keeps a scrape equal to one process (see SERVING.md).
 from __future__ import annotations
 
 import bisect
+import os
 import resource
 import time
 from collections import Counter
@@ -25,6 +26,7 @@ LATENCY_BUCKETS: Final = (
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 UNMATCHED_ROUTE: Final = "unmatched"
 _LABEL_ESCAPES: Final = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
+_PAGE_BYTES: Final = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Metrics:
     ranked_requests: int = 0
     posts_scored: int = 0
     unknown_subreddit_posts: int = 0
+    model_errors: int = 0
     model_version: str | None = None
     model_family: str | None = None
 
@@ -105,11 +108,24 @@ class Metrics:
             "Posts scored with the unknown-subreddit fallback.",
         )
         lines.append(f"feedrank_unknown_subreddit_posts_total {self.unknown_subreddit_posts}")
+        family(
+            "feedrank_model_errors_total",
+            "counter",
+            "/rank requests answered 503 model_error because the model raised on valid posts.",
+        )
+        lines.append(f"feedrank_model_errors_total {self.model_errors}")
         family("process_cpu_seconds_total", "counter", "User + system CPU time of this process.")
         lines.append(f"process_cpu_seconds_total {time.process_time():.6f}")
         family("process_max_resident_memory_bytes", "gauge", "Peak resident memory (RSS).")
         peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
         lines.append(f"process_max_resident_memory_bytes {peak_rss}")
+        rss, open_fds = _current_rss_bytes(), _open_fds()
+        if rss is not None:
+            family("process_resident_memory_bytes", "gauge", "Resident memory (RSS) now.")
+            lines.append(f"process_resident_memory_bytes {rss}")
+        if open_fds is not None:
+            family("process_open_fds", "gauge", "Open file descriptors (sockets included).")
+            lines.append(f"process_open_fds {open_fds}")
         family("feedrank_model_info", "gauge", "The loaded model (1 while it is serving).")
         if self.model_version is not None:
             labels = _labels(version=self.model_version, family=self.model_family or "")
@@ -145,6 +161,22 @@ class MetricsMiddleware:
             self.metrics.observe_request(
                 str(template), scope["method"], status, time.perf_counter() - start
             )
+
+
+def _current_rss_bytes() -> int | None:
+    """RSS from /proc (Linux); the soak test reads it to show memory stays flat."""
+    try:
+        with open("/proc/self/statm", "rb") as handle:
+            return int(handle.read().split()[1]) * _PAGE_BYTES
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _open_fds() -> int | None:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return None
 
 
 def _labels(**labels: str) -> str:

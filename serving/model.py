@@ -23,7 +23,7 @@ from features.schema import CATEGORY_COLUMN, ID_COLUMN, INPUT_COLUMNS, TEXT_COLU
 from serving.config import MAX_POSTS
 from serving.parsing import parse_posts
 from serving.schemas import ModelInfo, PostIn
-from training.artifacts import LoadedModel, load_model
+from training.artifacts import LoadedModel, ModelLoadError, check_model, load_model
 
 STAGES: Final = ("validate", "featurise", "predict", "serialise")
 _OBJECT_COLUMNS: Final = frozenset({TEXT_COLUMN, CATEGORY_COLUMN})
@@ -62,6 +62,14 @@ class RankOutcome:
     n_unknown_subreddits: int
 
 
+class ModelFailure(RuntimeError):
+    """The model raised (or returned non-finite scores) on posts that passed validation.
+
+    The route answers 503 ``model_error`` rather than 500: the request was fine, the replica
+    is not. Its ``__cause__`` is the model's own exception, logged with its traceback.
+    """
+
+
 class Ranker:
     """The loaded model plus everything needed to answer /rank and /model."""
 
@@ -69,6 +77,8 @@ class Ranker:
         self.loaded = loaded
         self.model = loaded.model
         self.version = loaded.version
+        # set when the model last raised on /rank, cleared by a success or a passing self-check
+        self.failing = False
         uses_subreddit = "subreddit" in self.model.features.config.groups
         self.unknown_subreddit_fallback = (
             "scored with the training-set engagement rate (the target encoder's prior) in "
@@ -83,19 +93,31 @@ class Ranker:
         return cls(load_model(model_dir))
 
     def rank_body(self, body: bytes) -> RankOutcome:
-        """Validates, scores and ranks a raw request body; the whole /rank request path."""
+        """Validates, scores and ranks a raw request body; the whole /rank request path.
+
+        Raises:
+            ApiError, RequestValidationError: The body breaks the contract (4xx).
+            ModelFailure: The model raised on valid posts (503).
+        """
         start = time.perf_counter()
         posts = parse_posts(body)
         validated = time.perf_counter()
         columns = posts_to_columns(posts)
-        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-            # inputs are already validated finite and in range: skip sklearn's re-checks
-            matrix = self.model.features.transform(columns)
-        unknown = self.model.features.unknown_subreddits(columns[CATEGORY_COLUMN])
-        featurised = time.perf_counter()
-        scores = self.model.calibrator(self.model.estimator.decision_function(matrix))
-        if not np.isfinite(scores).all():
-            raise RuntimeError("model produced non-finite scores")
+        try:
+            with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+                # inputs are already validated finite and in range: skip sklearn's re-checks
+                matrix = self.model.features.transform(columns)
+            unknown = self.model.features.unknown_subreddits(columns[CATEGORY_COLUMN])
+            featurised = time.perf_counter()
+            scores = self.model.calibrator(self.model.estimator.decision_function(matrix))
+            if not np.isfinite(scores).all():
+                raise ValueError("model produced non-finite scores")
+        except Exception as error:
+            self.failing = True
+            raise ModelFailure(
+                f"model {self.version} failed to score {len(posts)} post(s)"
+            ) from error
+        self.failing = False
         predicted = time.perf_counter()
         body_out = self.render(posts, scores, unknown)
         done = time.perf_counter()
@@ -110,6 +132,16 @@ class Ranker:
             n_posts=len(posts),
             n_unknown_subreddits=int(unknown.sum()),
         )
+
+    def self_check(self) -> bool:
+        """Re-scores the self-check posts stored at training time; clears ``failing`` if they
+        still score as recorded. What /ready runs after a model failure."""
+        try:
+            check_model(self.model, self.loaded.metadata, f"model {self.version}")
+        except ModelLoadError:
+            return False
+        self.failing = False
+        return True
 
     def render(self, posts: list[PostIn], scores: np.ndarray, unknown: np.ndarray) -> bytes:
         """The response JSON: best first, ties in input order, unknown subreddits flagged."""

@@ -3,13 +3,17 @@
 The body is validated straight from bytes by pydantic-core (parsing and validation in one
 pass, no intermediate Python objects), which is also the cheapest way to do it. The top-level
 shape is chosen by the first byte, so a bare array and ``{"posts": [...]}`` each get error
-locations without the noise of a failed union branch.
+locations without the noise of a failed union branch. A body that validates is parsed once more
+by jiter (pydantic's own parser) to refuse duplicate keys, which every common JSON library would
+otherwise resolve silently to the last value.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
+import jiter
 import pydantic_core
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
@@ -20,6 +24,9 @@ from serving.schemas import PostIn, Posts, RankRequest
 _WRAPPED: Final = TypeAdapter(RankRequest)
 _BARE: Final = TypeAdapter(Posts)
 _JSON_WHITESPACE: Final = b" \t\r\n"
+_DUPLICATE_KEY: Final = re.compile(
+    r'Detected duplicate key "(.*)" at (line \d+ column \d+)', re.DOTALL
+)
 
 
 def check_content_type(content_type: str | None) -> None:
@@ -61,7 +68,8 @@ def parse_posts(body: bytes) -> list[PostIn]:
 
     Raises:
         ApiError: 400 when the body is empty, not UTF-8 or not JSON.
-        RequestValidationError: 422 when the JSON breaks the contract.
+        RequestValidationError: 422 when the JSON breaks the contract, including a key that
+            appears twice in one object.
     """
     stripped = body.lstrip(_JSON_WHITESPACE)
     if not stripped:
@@ -78,8 +86,32 @@ def parse_posts(body: bytes) -> list[PostIn]:
         if any(e["type"] == "json_invalid" for e in errors):
             raise _not_json(body, errors[0]["msg"]) from None
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
+    _check_no_duplicate_keys(body)
     _check_unique_ids(posts, bare=stripped[:1] == b"[")
     return posts
+
+
+def _check_no_duplicate_keys(body: bytes) -> None:
+    """``{"score": 1, "score": 900}`` validates (the last value wins) but is a client bug that
+    would be scored silently; refuse it. About 23 us for 20 posts (SERVING.md)."""
+    try:
+        jiter.from_json(body, catch_duplicate_keys=True, cache_mode="keys")
+    except ValueError as error:
+        duplicate = _DUPLICATE_KEY.fullmatch(str(error))
+        if duplicate is None:
+            raise _not_json(body, str(error)) from None
+        key, where = duplicate.groups()
+        raise RequestValidationError(
+            [
+                {
+                    "type": "duplicate_key",
+                    "loc": ("body",),
+                    "msg": f"duplicate key {key!r} at {where}: a key may appear only once per "
+                    "object (JSON parsers disagree on which value wins)",
+                    "input": key,
+                }
+            ]
+        ) from None
 
 
 def _check_unique_ids(posts: list[PostIn], bare: bool) -> None:

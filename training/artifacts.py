@@ -1,9 +1,9 @@
 """Saving and loading the deployable model: a joblib bundle plus a metadata JSON.
 
-The directory is written to a temporary sibling and renamed into place, so an interrupted run
-never leaves half an artifact behind. Loading verifies the bundle's SHA-256 against the
-metadata and re-scores stored self-check posts, so a corrupt or mismatched directory is refused
-with one line naming the path and the problem.
+The directory is written to a temporary sibling, fsynced and renamed into place, so an
+interrupted run never leaves half an artifact behind. Loading verifies the bundle's SHA-256
+against the metadata and re-scores stored self-check posts, so a corrupt or mismatched directory
+is refused with one line naming the path and the problem.
 """
 
 from __future__ import annotations
@@ -73,25 +73,44 @@ def self_check_payload(posts: Posts, model: RankingModel) -> dict[str, Any]:
 
 
 def save_model(model: RankingModel, metadata: dict[str, Any], model_dir: Path) -> None:
-    """Writes the bundle and metadata atomically (temp directory, then rename)."""
+    """Writes the bundle and metadata atomically (temp directory, then rename).
+
+    Both files are fsynced before the rename, so after a crash ``model_dir`` holds the previous
+    complete model or the new one, never a mix; killed between the two renames, it is absent
+    (``load_model`` then says so). Staging directories left by a run that was killed (SIGKILL
+    skips the clean-up below) are removed first.
+    """
     model_dir = model_dir.resolve()
     model_dir.parent.mkdir(parents=True, exist_ok=True)
+    retired = model_dir.with_name(f".{model_dir.name}-old")
+    for leftover in model_dir.parent.glob(f".{model_dir.name}-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}-", dir=model_dir.parent))
     try:
         joblib.dump(model, staging / MODEL_FILE)
         full_metadata = {**metadata, "model_sha256": sha256_file(staging / MODEL_FILE)}
         (staging / METADATA_FILE).write_text(json.dumps(full_metadata, indent=2) + "\n")
+        for path in (staging / MODEL_FILE, staging / METADATA_FILE, staging):
+            _fsync(path)
         if model_dir.exists():
-            retired = model_dir.with_name(f".{model_dir.name}-old")
-            shutil.rmtree(retired, ignore_errors=True)
             model_dir.rename(retired)
             staging.rename(model_dir)
             shutil.rmtree(retired, ignore_errors=True)
         else:
             staging.rename(model_dir)
+        _fsync(model_dir.parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _fsync(path: Path) -> None:
+    """Flushes a file or a directory entry to disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def load_model(model_dir: Path) -> LoadedModel:
@@ -110,7 +129,6 @@ def load_model(model_dir: Path) -> LoadedModel:
         metadata = json.loads(metadata_path.read_text())
         expected_sha = metadata["model_sha256"]
         expected_features = metadata["feature_names"]
-        check = metadata["self_check"]
     except (ValueError, KeyError, TypeError) as error:
         raise ModelLoadError(f"{metadata_path} is not valid model metadata: {error!r}") from error
     actual_sha = sha256_file(model_path)
@@ -127,23 +145,39 @@ def load_model(model_dir: Path) -> LoadedModel:
         raise ModelLoadError(f"{model_path} holds a {type(model).__name__}, not a RankingModel")
     if list(model.features.feature_names) != list(expected_features):
         raise ModelLoadError(f"{model_path} features disagree with {metadata_path}")
-    _self_check(model, check, model_dir)
+    check_model(model, metadata, f"model in {model_dir}")
     return LoadedModel(model, metadata)
 
 
-def _self_check(model: RankingModel, check: dict[str, Any], model_dir: Path) -> None:
-    records = check["posts"]
-    posts: dict[str, np.ndarray] = {
-        column: np.array([record[column] for record in records], dtype=_dtype(column))
-        for column in INPUT_COLUMNS
-    }
-    scores = model.predict_proba(posts)
-    expected = np.asarray(check["scores"], dtype=np.float64)
+def check_model(model: RankingModel, metadata: dict[str, Any], name: str) -> None:
+    """Re-scores the self-check posts stored in ``metadata`` and compares the scores.
+
+    Used at load time and by the service's /ready after the model has raised.
+
+    Raises:
+        ModelLoadError: One line starting with ``name``: the check is malformed, the model
+            raises on it, or its scores differ from those recorded at training time.
+    """
+    try:
+        records = metadata["self_check"]["posts"]
+        posts: dict[str, np.ndarray] = {
+            column: np.array([record[column] for record in records], dtype=_dtype(column))
+            for column in INPUT_COLUMNS
+        }
+        expected = np.asarray(metadata["self_check"]["scores"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelLoadError(
+            f"{name} has a malformed self_check in its metadata: {error!r}"
+        ) from error
+    try:
+        scores = model.predict_proba(posts)
+    except Exception as error:
+        raise ModelLoadError(f"{name} raises on its self-check posts: {error!r}") from error
     if scores.shape != expected.shape or not np.allclose(
         scores, expected, rtol=0.0, atol=SELF_CHECK_TOLERANCE
     ):
         raise ModelLoadError(
-            f"model in {model_dir} fails its self-check: scores differ from those recorded at "
+            f"{name} fails its self-check: scores differ from those recorded at "
             "training time (incompatible package versions?)"
         )
 

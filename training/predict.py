@@ -11,6 +11,7 @@ overwritten. Bad input ends with one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -32,6 +33,21 @@ def score_frame(frame: pd.DataFrame, model_dir: Path) -> pd.DataFrame:
     scored[SCORE_COLUMN] = loaded.model.predict_proba(posts)
     scored["unknown_subreddit"] = loaded.model.features.unknown_subreddits(posts[CATEGORY_COLUMN])
     return scored
+
+
+def write_atomically(scored: pd.DataFrame, output: Path) -> None:
+    """Writes a hidden sibling, fsyncs it and renames it over ``output``: readers see the old
+    file or the whole new one, never a prefix. A run killed mid-write leaves only the hidden
+    ``.NAME.tmp``, which the next run overwrites."""
+    staging = output.with_name(f".{output.name}.tmp")
+    try:
+        with staging.open("w", newline="", encoding="utf-8") as handle:
+            scored.to_csv(handle, index=False, float_format="%.17g")
+            handle.flush()
+            os.fsync(handle.fileno())
+        staging.replace(output)
+    finally:
+        staging.unlink(missing_ok=True)
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -62,12 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SchemaError("--output must differ from --input (the input is never overwritten)")
         scored = score_frame(_read(args.input), model_dir)
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        staging = args.output.with_name(f".{args.output.name}.tmp")
-        try:
-            scored.to_csv(staging, index=False, float_format="%.17g")
-            staging.replace(args.output)
-        finally:
-            staging.unlink(missing_ok=True)
+        write_atomically(scored, args.output)
     except (SchemaError, ModelLoadError) as error:
         sys.stderr.write(f"error: {error}\n")
         return EXIT_BAD_INPUT

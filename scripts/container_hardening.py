@@ -1,0 +1,152 @@
+"""Checks that the running feedrank container is hardened (standard library only).
+
+Run by ``make docker-smoke`` after the API checks and the soak, as part of the command that
+``container_smoke.sh`` runs on the host; it reads ``$SMOKE_DOCKER``, ``$SMOKE_CONTAINER`` and
+``$SMOKE_IMAGE``. The container was started with ``--read-only --cap-drop ALL --security-opt
+no-new-privileges`` and no writable mount, so everything that ran before this script (every
+/rank call, the benchmark, the soak) ran on a read-only root filesystem. Checks:
+
+1. non-root: the image's ``USER`` and the uid of PID 1 inside the container;
+2. read-only root: Docker reports it and even root cannot create a file, ``/tmp`` included;
+3. no build tools (compilers, make, uv) and no data: ``/app`` holds the service code, the
+   model and nothing else, and there is no ``posts.csv`` anywhere in the image;
+4. the image's ``HEALTHCHECK`` reports ``healthy``;
+5. ``docker stop`` (SIGTERM) ends the server gracefully with exit code 0 within its default
+   10 s. This stops the container, so it comes last.
+
+Prints one line per check and the image size; exits 1 if any check failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any, Final
+
+DOCKER: Final = os.environ.get("SMOKE_DOCKER", "docker")
+CONTAINER: Final = os.environ.get("SMOKE_CONTAINER", "")
+IMAGE: Final = os.environ.get("SMOKE_IMAGE", "")
+APP_CONTENTS: Final = {"features", "models", "requirements-serve.txt", "serving", "training"}
+TRAINING_FILES: Final = {"__init__.py", "artifacts.py", "models.py"}
+BUILD_TOOLS: Final = ("gcc", "cc", "c++", "g++", "clang", "make", "ld", "as", "uv", "cargo")
+HEALTHY_WITHIN_S: Final = 90
+
+
+def docker(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([DOCKER, *args], capture_output=True, text=True, timeout=120, check=check)
+
+
+def in_container(script: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
+    as_user = ["-u", user] if user else []
+    return docker("exec", *as_user, CONTAINER, "sh", "-c", script)
+
+
+def inspect(target: str, kind: str = "container") -> dict[str, Any]:
+    loaded: list[dict[str, Any]] = json.loads(docker(kind, "inspect", target, check=True).stdout)
+    return loaded[0]
+
+
+def check_non_root() -> tuple[bool, str]:
+    user = inspect(IMAGE, "image")["Config"].get("User", "")
+    uid = in_container("awk '/^Uid:/ {print $2}' /proc/1/status").stdout.strip()
+    ok = user not in ("", "root", "0") and uid not in ("", "0")
+    return ok, f"image USER {user!r}, PID 1 runs as uid {uid}"
+
+
+def check_read_only() -> tuple[bool, str]:
+    host_config = inspect(CONTAINER)["HostConfig"]
+    read_only = bool(host_config.get("ReadonlyRootfs"))
+    mounts = [m.get("Destination") for m in inspect(CONTAINER).get("Mounts", [])]
+    tmpfs = host_config.get("Tmpfs") or {}
+    probes = {
+        path: in_container(f"touch {path}/.probe", user="0").returncode != 0
+        for path in ("/", "/app", "/tmp", "/app/models")
+    }
+    ok = read_only and all(probes.values()) and not mounts and not tmpfs
+    return ok, (
+        f"ReadonlyRootfs={read_only}, writable mounts {mounts or 'none'}, tmpfs "
+        f"{list(tmpfs) or 'none'}, root cannot write to {[p for p, ro in probes.items() if ro]}; "
+        f"CapDrop={host_config.get('CapDrop')}, SecurityOpt={host_config.get('SecurityOpt')}"
+    )
+
+
+def check_no_tools_or_data() -> tuple[bool, str]:
+    found = in_container(
+        " ; ".join(f"command -v {tool} || true" for tool in BUILD_TOOLS)
+    ).stdout.split()
+    app = set(in_container("ls -A /app").stdout.split())
+    training = set(in_container("ls /app/training").stdout.split()) - {"__pycache__"}
+    datasets = in_container(
+        "find / -xdev \\( -name posts.csv -o -name '*.ipynb' -o -name evaluation_report.md \\) "
+        "-print 2>/dev/null"
+    ).stdout.split()
+    ok = not found and app == APP_CONTENTS and training == TRAINING_FILES and not datasets
+    return ok, (
+        f"build tools found: {found or 'none'}; /app = {sorted(app)}; /app/training = "
+        f"{sorted(training)}; data/notebooks/reports found: {datasets or 'none'}"
+    )
+
+
+def check_healthcheck() -> tuple[bool, str]:
+    if not inspect(IMAGE, "image")["Config"].get("Healthcheck"):
+        return False, "the image declares no HEALTHCHECK"
+    deadline = time.monotonic() + HEALTHY_WITHIN_S
+    while True:
+        health = inspect(CONTAINER)["State"].get("Health") or {}
+        status = health.get("Status")
+        if status == "healthy" or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    runs = health.get("Log") or []
+    return status == "healthy", (
+        f"Health.Status={status!r} after {len(runs)} probe(s), last exit code "
+        f"{runs[-1].get('ExitCode') if runs else '-'}"
+    )
+
+
+def check_graceful_stop() -> tuple[bool, str]:
+    start = time.monotonic()
+    stopped = docker("stop", "--time", "10", CONTAINER)
+    took = time.monotonic() - start
+    state = inspect(CONTAINER)["State"]
+    logs = docker("logs", "--tail", "20", CONTAINER)
+    text = logs.stdout + logs.stderr
+    ok = (
+        stopped.returncode == 0
+        and state.get("ExitCode") == 0
+        and not state.get("OOMKilled")
+        and "Finished server process" in text
+    )
+    return ok, f"docker stop took {took:.1f} s, exit code {state.get('ExitCode')}"
+
+
+def main() -> int:
+    if not CONTAINER or not IMAGE:
+        sys.stderr.write("container_hardening: SMOKE_CONTAINER and SMOKE_IMAGE must be set\n")
+        return 1
+    checks = [
+        ("non-root user", check_non_root),
+        ("read-only root filesystem", check_read_only),
+        ("no build tools or data", check_no_tools_or_data),
+        ("HEALTHCHECK passes", check_healthcheck),
+        ("graceful docker stop", check_graceful_stop),
+    ]
+    failures = 0
+    for name, run in checks:
+        ok, detail = run()
+        failures += not ok
+        _say(f"{'ok ' if ok else 'FAIL'} {name}: {detail}")
+    size = inspect(IMAGE, "image").get("Size", 0)
+    _say(f"image {IMAGE}: {size / 1e6:.0f} MB; {failures} failed, {len(checks) - failures} passed")
+    return 1 if failures else 0
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

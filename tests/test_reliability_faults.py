@@ -1,0 +1,280 @@
+"""Faults in the model: broken artifacts stop start-up with one clear line; a model that raises
+at predict time gets a 503 ``model_error`` (not a 500, not a made-up ranking).
+
+Start-up refusals run the image's entry point, ``python -m serving``, as real processes (all
+cases at once, so the module costs about one start-up). tests/test_api_server.py covers a
+missing directory and a tampered bundle through ``python -m uvicorn``; the cases here are the
+other ways a model directory goes wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from serving.app import create_app
+from serving.config import Settings
+from serving.model import Ranker
+from training.artifacts import (
+    METADATA_FILE,
+    MODEL_DIR_ENV,
+    MODEL_FILE,
+    ModelLoadError,
+    sha256_file,
+)
+
+from .test_reliability_process import ROOT
+
+pytest_plugins = ["tests.serving_fixtures"]  # its fixtures: api_model_dir, api_posts
+
+pytestmark = pytest.mark.faults
+START_TIMEOUT_S = 120.0
+
+
+# --- broken model directories -------------------------------------------------------------------
+
+
+def _metadata(model_dir: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((model_dir / METADATA_FILE).read_text())
+    return loaded
+
+
+def _write_metadata(model_dir: Path, metadata: dict[str, Any]) -> None:
+    (model_dir / METADATA_FILE).write_text(json.dumps(metadata))
+
+
+def _replace_bundle(model_dir: Path, obj: Any) -> None:
+    """Swaps the bundle and updates its checksum, so only what follows the checksum can fail."""
+    joblib.dump(obj, model_dir / MODEL_FILE)
+    _write_metadata(
+        model_dir, {**_metadata(model_dir), "model_sha256": sha256_file(model_dir / MODEL_FILE)}
+    )
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _edit_metadata(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
+    def edit(model_dir: Path) -> None:
+        metadata = _metadata(model_dir)
+        change(metadata)
+        _write_metadata(model_dir, metadata)
+
+    return edit
+
+
+def _garbage_bundle(model_dir: Path) -> None:
+    (model_dir / MODEL_FILE).write_bytes(b"\x80\x04not a pickle at all")
+    _edit_metadata(lambda m: m.update(model_sha256=sha256_file(model_dir / MODEL_FILE)))(model_dir)
+
+
+# name -> (how to break a copy of the fixture model, what the one line must say)
+BROKEN: dict[str, tuple[Callable[[Path], None], list[str]]] = {
+    "bundle missing": (lambda d: (d / MODEL_FILE).unlink(), [MODEL_FILE, "is missing"]),
+    "metadata missing": (lambda d: (d / METADATA_FILE).unlink(), [METADATA_FILE, "is missing"]),
+    "dir is a file": (lambda d: (shutil.rmtree(d), d.write_text("x")), ["does not exist"]),
+    "bundle half-written": (lambda d: _truncate(d / MODEL_FILE), [MODEL_FILE, "does not match"]),
+    "metadata half-written": (
+        lambda d: _truncate(d / METADATA_FILE),
+        [METADATA_FILE, "not valid model metadata"],
+    ),
+    "metadata not an object": (
+        lambda d: (d / METADATA_FILE).write_text("[1, 2]"),
+        [METADATA_FILE, "not valid model metadata"],
+    ),
+    "checksum missing": (
+        _edit_metadata(lambda m: m.pop("model_sha256")),
+        [METADATA_FILE, "model_sha256"],
+    ),
+    "bundle from another run": (
+        _edit_metadata(lambda m: m.update(model_sha256="0" * 64)),
+        [MODEL_FILE, "from another run"],
+    ),
+    "not a pickle": (_garbage_bundle, [MODEL_FILE, "cannot be unpickled"]),
+    "wrong object": (
+        lambda d: _replace_bundle(d, {"weights": [1, 2, 3]}),
+        [MODEL_FILE, "holds a dict, not a RankingModel"],
+    ),
+    "features disagree": (
+        _edit_metadata(lambda m: m["feature_names"].reverse()),
+        ["features disagree with", METADATA_FILE],
+    ),
+    "scores differ": (
+        _edit_metadata(
+            lambda m: m["self_check"].update(scores=[0.5] * len(m["self_check"]["scores"]))
+        ),
+        ["fails its self-check", "scores differ"],
+    ),
+    "self-check malformed": (
+        _edit_metadata(lambda m: m["self_check"].pop("posts")),
+        ["malformed self_check"],
+    ),
+}
+# checked end to end through real processes (the rest in process: same code path, less CPU)
+IN_A_REAL_PROCESS = ("metadata half-written", "bundle from another run", "features disagree")
+BAD_ENV = {"FEEDRANK_MAX_BODY_BYTES": ("12", ["FEEDRANK_MAX_BODY_BYTES='12'", ">= 1024"])}
+
+
+def _broken_copy(api_model_dir: Path, base: Path, case: str) -> Path:
+    model_dir = base / case.replace(" ", "-") / "models"
+    shutil.copytree(api_model_dir, model_dir)
+    if case in BROKEN:
+        BROKEN[case][0](model_dir)
+    return model_dir
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_broken_model_dir_is_one_line_naming_path_and_problem(
+    api_model_dir: Path, tmp_path: Path, case: str
+) -> None:
+    model_dir = _broken_copy(api_model_dir, tmp_path, case)
+    with pytest.raises(ModelLoadError) as raised:
+        Ranker.load(model_dir)
+    message = str(raised.value)
+    assert "\n" not in message
+    for needle in BROKEN[case][1]:
+        assert needle in message
+    assert str(model_dir) in message
+
+
+@pytest.fixture(scope="module")
+def refusals(
+    api_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Starts ``python -m serving`` once per case, all at once, and collects how each ended."""
+    base = tmp_path_factory.mktemp("broken")
+    launched = {}
+    for case in (*IN_A_REAL_PROCESS, *BAD_ENV):
+        env = {case: BAD_ENV[case][0]} if case in BAD_ENV else {}
+        launched[case] = subprocess.Popen(
+            [sys.executable, "-m", "serving", "--port", "0"],
+            cwd=ROOT,
+            env={**os.environ, MODEL_DIR_ENV: str(_broken_copy(api_model_dir, base, case)), **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    results = {}
+    for case, process in launched.items():
+        try:
+            stdout, stderr = process.communicate(timeout=START_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+        results[case] = subprocess.CompletedProcess(
+            process.args, process.returncode, stdout, stderr
+        )
+    return results
+
+
+@pytest.mark.parametrize("case", [*IN_A_REAL_PROCESS, *BAD_ENV])
+def test_server_refuses_to_start_with_one_clear_line(
+    refusals: dict[str, subprocess.CompletedProcess[str]], case: str
+) -> None:
+    result = refusals[case]
+    needles = BROKEN[case][1] if case in BROKEN else BAD_ENV[case][1]
+    assert result.returncode == 3, (result.returncode, result.stderr)  # uvicorn: startup failed
+    assert "Traceback" not in result.stderr
+    assert "Uvicorn running" not in result.stderr  # it never served
+    reasons = [line for line in result.stderr.splitlines() if "feedrank cannot start" in line]
+    assert len(reasons) == 1, result.stderr
+    for needle in needles:
+        assert needle in reasons[0], reasons[0]
+
+
+# --- a model that raises at predict time --------------------------------------------------------
+
+
+@pytest.fixture
+def app_client(api_model_dir: Path) -> Any:
+    app = create_app(Settings(model_dir=api_model_dir))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+def _metric(client: TestClient, name: str) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not exposed")
+
+
+def test_model_that_raises_is_503_and_pulls_the_replica_out_of_rotation(
+    app_client: TestClient,
+    api_posts: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ranker = app_client.app.state.ranker  # type: ignore[attr-defined]
+
+    class BrokenEstimator:
+        def decision_function(self, matrix: Any) -> Any:
+            raise MemoryError("secret internal detail")
+
+    assert app_client.post("/rank", json=api_posts[:5]).status_code == 200
+    monkeypatch.setattr(ranker, "model", replace(ranker.model, estimator=BrokenEstimator()))
+    response = app_client.post("/rank", json=api_posts[:5])
+    assert response.status_code == 503
+    body = response.json()
+    assert (body["status"], body["error"]) == (503, "model_error")
+    assert "MemoryError" in body["message"] and "nothing was ranked" in body["message"]
+    assert "secret" not in response.text
+    assert response.headers["retry-after"] == "1"
+    assert "secret internal detail" in caplog.text  # the traceback is in the log
+    assert _metric(app_client, "feedrank_model_errors_total") == 1
+    assert 'feedrank_http_requests_total{route="/rank",method="POST",status="503"} 1' in (
+        app_client.get("/metrics").text
+    )
+    # the self-check fails too: /ready turns 503 so a load balancer stops sending traffic,
+    # while /health (liveness) stays 200: restarting would load the same model again
+    ready = app_client.get("/ready")
+    assert (ready.status_code, ready.json()["error"]) == (503, "model_error")
+    assert app_client.get("/health").status_code == 200
+    monkeypatch.undo()  # the fault clears (say, memory is available again)
+    assert app_client.get("/ready").status_code == 200
+    assert app_client.post("/rank", json=api_posts[:5]).status_code == 200
+
+
+def test_input_specific_model_failure_keeps_the_replica_ready(
+    app_client: TestClient, api_posts: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    features = app_client.app.state.ranker.model.features  # type: ignore[attr-defined]
+    transform = features.transform
+
+    def fails_on_one_subreddit(columns: dict[str, np.ndarray]) -> Any:
+        if "r_poison" in columns["subreddit"]:
+            raise ValueError("unseen input shape")
+        return transform(columns)
+
+    monkeypatch.setattr(features, "transform", fails_on_one_subreddit)  # a plain object
+    poisoned = [{**api_posts[0], "subreddit": "r_poison"}, api_posts[1]]
+    response = app_client.post("/rank", json=poisoned)
+    assert (response.status_code, response.json()["error"]) == (503, "model_error")
+    assert "ValueError" in response.json()["message"]
+    assert app_client.get("/ready").status_code == 200  # the self-check still passes
+    assert app_client.post("/rank", json=api_posts[:3]).status_code == 200
+
+
+def test_non_finite_scores_are_a_model_error(
+    app_client: TestClient, api_posts: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ranker = app_client.app.state.ranker  # type: ignore[attr-defined]
+    nan_calibrator = replace(ranker.model.calibrator, slope=float("nan"))
+    monkeypatch.setattr(ranker, "model", replace(ranker.model, calibrator=nan_calibrator))
+    response = app_client.post("/rank", json=api_posts[:3])
+    assert (response.status_code, response.json()["error"]) == (503, "model_error")
+    assert app_client.get("/ready").status_code == 503

@@ -1,0 +1,290 @@
+"""A real server process under stress: SIGTERM during load, and a bounded soak.
+
+- SIGTERM while requests are in flight: each of them completes with a full 200, no response is
+  a 5xx, the process exits 0 (``python -m serving``, the image's entry point).
+- Soak: ``benchmark.py --duration`` against one process at concurrency 32, zero errors, RSS
+  flat between warm-up and end (the default suite runs 15 s; ``make soak`` runs 60 s).
+
+The helpers here (``start_server``, ``Server``) are shared by the other reliability modules.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from training.artifacts import MODEL_DIR_ENV
+
+from .api_helpers import free_port
+
+pytest_plugins = ["tests.serving_fixtures"]  # its fixtures: api_model_dir, api_posts
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT_S = 60.0
+SOAK_SECONDS = float(os.environ.get("FEEDRANK_SOAK_SECONDS", "15"))
+SOAK_CONCURRENCY = 32
+
+
+@dataclass
+class Server:
+    """A ``python -m serving`` process on 127.0.0.1; its stderr goes to ``log_path``."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                pytest.fail(f"server exited early ({self.process.returncode}): {self.log()}")
+            try:
+                if httpx.get(f"{self.url}/ready", timeout=1.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"server not ready after {timeout:.0f} s: {self.log()}")
+            time.sleep(0.2)
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        """SIGTERM, then the exit status (SIGKILL and a failure if it hangs)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            pytest.fail(f"server still running {timeout:.0f} s after SIGTERM: {self.log()}")
+
+
+def start_server(
+    model_dir: Path, log_dir: Path, *options: str, access_log: bool = False, **env: str
+) -> Server:
+    """Starts the server the image runs (``python -m serving``) on a free port."""
+    port = free_port()
+    log_path = log_dir / f"server-{port}.log"
+    if not access_log:
+        options = ("--no-access-log", *options)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "serving", "--port", str(port), *options],
+            cwd=ROOT,
+            env={**os.environ, MODEL_DIR_ENV: str(model_dir), **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    return Server(process, f"http://127.0.0.1:{port}", log_path)
+
+
+_SHARED: dict[Path, Server] = {}
+
+
+@pytest.fixture(scope="session")
+def running_server(
+    api_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """One ready server for the session, stopped at the end (it must exit 0).
+
+    Modules that import this fixture each get their own instance of it from pytest; the cache
+    makes those one process, so the fuzzing, the hostile cases and the soak hit the same server
+    one after the other.
+    """
+    server = _SHARED.get(api_model_dir)
+    if server is None:
+        server = _SHARED[api_model_dir] = start_server(
+            api_model_dir, tmp_path_factory.mktemp("server-log")
+        )
+        try:
+            server.wait_ready()
+        except BaseException:
+            server.terminate()
+            raise
+    yield server
+    status = server.terminate()
+    assert status == 0, server.log()
+
+
+# --- SIGTERM during load ------------------------------------------------------------------------
+
+SLOW_UPLOADS = 8
+SLOW_CHUNKS = 16
+SLOW_CHUNK_DELAY_S = 0.15
+LOAD_WORKERS = 16
+
+
+def _slow_body(payload: bytes, started: threading.Event) -> Iterator[bytes]:
+    """Yields the body in chunks with pauses: the request stays in flight for ~2.4 s."""
+    size = -(-len(payload) // SLOW_CHUNKS)
+    for index in range(0, len(payload), size):
+        yield payload[index : index + size]
+        started.set()  # headers and the first chunk are on the wire
+        time.sleep(SLOW_CHUNK_DELAY_S)
+
+
+@pytest.mark.faults
+def test_sigterm_lets_in_flight_requests_finish_then_exits_0(
+    api_model_dir: Path, api_posts: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    server = start_server(
+        api_model_dir, tmp_path, "--timeout-graceful-shutdown", "15", access_log=True
+    )
+    try:
+        server.wait_ready()
+    except BaseException:
+        server.terminate()
+        raise
+    payload = json.dumps({"posts": api_posts[:20]}).encode()
+    slow_results: list[httpx.Response | Exception] = []
+    load_statuses: Counter[int] = Counter()
+    load_errors: Counter[str] = Counter()
+    stop_load = threading.Event()
+    signalled_at: list[float] = []
+
+    def slow_upload(started: threading.Event) -> None:
+        try:
+            response = httpx.post(
+                f"{server.url}/rank",
+                content=_slow_body(payload, started),
+                headers={"content-type": "application/json"},
+                timeout=30.0,
+            )
+            slow_results.append(response)
+        except Exception as error:  # recorded and asserted on below
+            slow_results.append(error)
+
+    def load() -> None:
+        with httpx.Client(base_url=server.url, timeout=30.0) as client:
+            while not stop_load.is_set():
+                try:
+                    response = client.post(
+                        "/rank", content=payload, headers={"content-type": "application/json"}
+                    )
+                except httpx.TransportError as error:
+                    # only acceptable once shutdown has begun: the server closes idle
+                    # keep-alive connections and refuses new ones
+                    load_errors[
+                        f"{type(error).__name__}{'' if signalled_at else ' BEFORE SIGTERM'}"
+                    ] += 1
+                    if signalled_at:
+                        return
+                    continue
+                load_statuses[response.status_code] += 1
+
+    started = [threading.Event() for _ in range(SLOW_UPLOADS)]
+    threads = [threading.Thread(target=load) for _ in range(LOAD_WORKERS)]
+    threads += [threading.Thread(target=slow_upload, args=(event,)) for event in started]
+    try:
+        for thread in threads[:LOAD_WORKERS]:
+            thread.start()
+        deadline = time.monotonic() + 30.0
+        while load_statuses[200] < LOAD_WORKERS and time.monotonic() < deadline:
+            time.sleep(0.05)  # the load is flowing before the uploads begin
+        assert load_statuses[200] >= LOAD_WORKERS, (load_statuses, load_errors)
+        for thread in threads[LOAD_WORKERS:]:
+            thread.start()
+        for event in started:
+            assert event.wait(10.0), "slow upload did not start"
+        # A request on a connection opened after the uploads' is answered only once the server
+        # has accepted the earlier connections and read what was on them: the uploads are in
+        # flight. (Without this barrier a saturated server may still have them in its accept
+        # backlog, and closing the listening socket resets those: never-started requests.)
+        assert httpx.get(f"{server.url}/health", timeout=30.0).status_code == 200
+        time.sleep(0.1)
+        signalled_at.append(time.monotonic())
+        server.process.send_signal(signal.SIGTERM)
+        status = server.process.wait(timeout=30.0)
+        stopped_after = time.monotonic() - signalled_at[0]
+    finally:
+        stop_load.set()
+        for thread in threads:
+            if thread.ident is not None:  # started
+                thread.join(timeout=30.0)
+        server.terminate()  # a no-op once it has exited
+
+    log = server.log()
+    assert status == 0, log
+    assert len(slow_results) == SLOW_UPLOADS
+    for result in slow_results:
+        assert isinstance(result, httpx.Response), f"in-flight request failed: {result!r}"
+        assert result.status_code == 200, result.text
+        assert len(result.json()["ranked"]) == 20
+        assert result.headers.get("connection") == "close"
+    assert set(load_statuses) == {200}, load_statuses  # no 5xx, nothing half-answered
+    assert not [kind for kind in load_errors if "BEFORE" in kind], load_errors
+    # the slow uploads kept the server up until they finished (~2.4 s after they started)
+    assert stopped_after > 1.0, stopped_after
+    assert "Waiting for connections to close" in log and "Finished server process" in log
+    # every request the server answered reached its client: the transport errors above were
+    # requests the server never started (sent on a connection it was closing), not lost answers
+    answered = log.count('"POST /rank HTTP/1.1" 200')
+    assert answered == load_statuses[200] + SLOW_UPLOADS, (answered, load_statuses)
+    sys.stdout.write(
+        f"SIGTERM under load: {SLOW_UPLOADS} in-flight uploads all 200, "
+        f"{load_statuses[200]} load requests 200, refused after SIGTERM {dict(load_errors)}, "
+        f"exit {status} {stopped_after:.1f} s after the signal\n"
+    )
+
+
+# --- soak ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.soak
+def test_soak_has_no_errors_and_flat_memory(
+    running_server: Server, canonical_csv: Path, tmp_path: Path
+) -> None:
+    """``benchmark.py --duration`` against one process: zero errors, RSS growth bounded."""
+    report_path = tmp_path / "soak.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "benchmark.py",
+            "--url",
+            running_server.url,
+            "--duration",
+            f"{SOAK_SECONDS:g}",
+            "--window",
+            f"{max(SOAK_SECONDS / 6, 1):g}",
+            "--concurrency",
+            str(SOAK_CONCURRENCY),
+            "--warmup",
+            "200",
+            "--max-rss-growth-mib",
+            "16",
+            "--data",
+            str(canonical_csv),
+            "--no-progress",
+            "--json",
+            str(report_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=SOAK_SECONDS + 120,
+    )
+    sys.stdout.write(result.stdout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(report_path.read_text())
+    assert report["errors"] == 0
+    assert report["requests"] > SOAK_SECONDS * 20  # it really ran under load
+    assert report["rss_growth_mib"] is not None and report["rss_growth_mib"] <= 16
+    assert report["open_fds_end"] <= report["open_fds_start"] + SOAK_CONCURRENCY
+    assert running_server.process.poll() is None
