@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import pytest
 
 from training.artifacts import MODEL_DIR_ENV, MODEL_FILE
 
-from .api_helpers import MODEL_VERSION, free_port
+from .api_helpers import MODEL_VERSION, free_port, wait_ready
 
 pytest_plugins = ["tests.serving_fixtures"]  # its fixtures: api_model_dir, api_posts
 
@@ -37,24 +36,17 @@ def uvicorn(model_dir: Path, port: int) -> subprocess.Popen[str]:
     )
 
 
+def _stderr_if_exited(process: subprocess.Popen[str]) -> str:
+    return process.communicate()[1] if process.poll() is not None else "(still running)"
+
+
 @pytest.fixture(scope="module")
 def server_url(api_model_dir: Path) -> Iterator[str]:
     port = free_port()
     process = uvicorn(api_model_dir, port)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"server exited early: {process.communicate()[1]}")
-            try:
-                if httpx.get(f"{url}/ready", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not ready after {START_TIMEOUT_S:.0f} s")
-            time.sleep(0.2)
+        wait_ready(process, url, START_TIMEOUT_S, lambda: _stderr_if_exited(process))
         yield url
     finally:
         process.terminate()

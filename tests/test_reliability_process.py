@@ -28,7 +28,7 @@ import pytest
 
 from training.artifacts import MODEL_DIR_ENV
 
-from .api_helpers import free_port
+from .api_helpers import free_port, wait_ready
 
 pytest_plugins = ["tests.serving_fixtures"]  # its fixtures: api_model_dir, api_posts
 
@@ -51,18 +51,7 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
     def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                pytest.fail(f"server exited early ({self.process.returncode}): {self.log()}")
-            try:
-                if httpx.get(f"{self.url}/ready", timeout=1.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not ready after {timeout:.0f} s: {self.log()}")
-            time.sleep(0.2)
+        wait_ready(self.process, self.url, timeout, self.log)
 
     def terminate(self, timeout: float = 30.0) -> int:
         """SIGTERM, then the exit status (SIGKILL and a failure if it hangs)."""
