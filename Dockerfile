@@ -26,6 +26,7 @@ RUN python -m pip install uv==0.13.8 \
 
 COPY generate_dataset.py ./
 COPY features/ features/
+COPY bundle/ bundle/
 COPY training/ training/
 COPY scripts/check_dataset.py scripts/
 # generate, validate (schema, row count: a truncated CSV stops the build here), train
@@ -56,12 +57,12 @@ WORKDIR /app
 COPY requirements-serve.txt ./
 RUN python -m pip install -r requirements-serve.txt
 
-# Only what `serving` imports: the feature code, the model bundle's classes, the service.
+# Only what `serving` imports: the feature code, the model bundle package, the service.
 COPY features/ features/
-COPY training/__init__.py training/artifacts.py training/models.py training/
+COPY bundle/ bundle/
 COPY serving/ serving/
 COPY --from=train /build/models/ models/
-RUN python -m compileall -q features training serving
+RUN python -m compileall -q features bundle serving
 
 # Non-root, and nothing needs writing at run time (bytecode is compiled above, no temp files):
 # the image runs with `docker run --read-only --cap-drop ALL` (make docker-smoke checks it).

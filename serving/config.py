@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from training.artifacts import DEFAULT_MODEL_DIR, MODEL_DIR_ENV
+from bundle.store import model_dir_from_env
 
 MAX_BODY_BYTES_ENV: Final = "FEEDRANK_MAX_BODY_BYTES"
 # 20 posts with 300-character titles are ~15 KB of JSON; 256 KiB still lets an oversized list of
@@ -49,5 +49,4 @@ class Settings:
             raise ConfigError(
                 f"{MAX_BODY_BYTES_ENV}={raw_limit!r} must be an integer number of bytes >= 1024"
             )
-        model_dir = Path(environ.get(MODEL_DIR_ENV, str(DEFAULT_MODEL_DIR)))
-        return cls(model_dir=model_dir, max_body_bytes=limit)
+        return cls(model_dir=model_dir_from_env(environ), max_body_bytes=limit)

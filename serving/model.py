@@ -19,11 +19,11 @@ import orjson
 import sklearn
 from pydantic import TypeAdapter
 
+from bundle.store import LoadedModel, ModelLoadError, check_model, load_model
 from features.schema import CATEGORY_COLUMN, ID_COLUMN, INPUT_COLUMNS, TEXT_COLUMN
 from serving.config import MAX_POSTS
 from serving.parsing import parse_posts
 from serving.schemas import ModelInfo, PostIn
-from training.artifacts import LoadedModel, ModelLoadError, check_model, load_model
 
 STAGES: Final = ("validate", "featurise", "predict", "serialise")
 _OBJECT_COLUMNS: Final = frozenset({TEXT_COLUMN, CATEGORY_COLUMN})

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from bundle.store import load_model
 from serving.app import create_app
 from serving.config import Settings
 from serving.model import posts_to_columns
 from serving.schemas import ErrorBody, PostIn, RankResponse
-from training.artifacts import load_model
 
 from .api_helpers import MODEL_VERSION, rank
 

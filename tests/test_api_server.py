@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from training.artifacts import MODEL_DIR_ENV, MODEL_FILE
+from bundle.store import MODEL_DIR_ENV, MODEL_FILE
 
 from .api_helpers import MODEL_VERSION, free_port, wait_ready
 

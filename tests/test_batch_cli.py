@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bundle.store import load_model
 from features.io import read_posts_csv
-from training.artifacts import load_model
 
 from .conftest import ROOT, TrainedArtifacts
 

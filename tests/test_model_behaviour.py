@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.artifacts import LoadedModel, ModelLoadError, load_model
+from bundle.store import LoadedModel, ModelLoadError, load_model
 from training.baselines import bayes_optimal_probability
 from training.data import load_dataset
 

@@ -13,11 +13,12 @@ from typing import Any, Final, Literal
 
 import numpy as np
 
+from bundle.scoring import sigmoid
 from features.schema import Posts
 from features.transforms import DecaySpec
 from training import metrics
 from training.data import cv_folds
-from training.models import fit_logistic, sigmoid
+from training.models import fit_logistic
 
 CandidateForm = Literal["exponential", "power", "log-linear"]
 EXPONENTIAL_TAUS_HOURS: Final = (3.0, 6.0, 12.0, 24.0, 48.0, 96.0, 192.0, 384.0)

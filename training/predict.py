@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from bundle.store import ModelLoadError, load_model, model_dir_from_env
 from features.io import posts_from_frame
 from features.schema import CATEGORY_COLUMN, SchemaError
-from training.artifacts import ModelLoadError, load_model, model_dir_from_env
 
 EXIT_BAD_INPUT = 2
 SCORE_COLUMN = "engagement_score"

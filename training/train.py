@@ -24,19 +24,15 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from bundle.scoring import FAMILIES, Family, RankingModel, sigmoid
+from bundle.store import bundle_metadata, save_model, sha256_file
 from features.pipeline import ALL_GROUPS, FeatureConfig, FeaturePipeline, Group
 from features.schema import CATEGORY_COLUMN, ID_COLUMN, take
 from features.transforms import DecaySpec
 from training import baselines, evaluate, metrics
-from training.artifacts import (
-    package_versions,
-    save_model,
-    self_check_payload,
-    sha256_file,
-)
 from training.data import SEED, Dataset, load_dataset
 from training.decay import choose_decay, sweep_decay
-from training.models import FAMILIES, Family, PlattCalibrator, RankingModel, fit_family, sigmoid
+from training.models import fit_family, fit_platt
 from training.selection import ablation, backward_elimination, build_fold_matrices
 
 ROOT: Final = Path(__file__).resolve().parent.parent
@@ -67,7 +63,7 @@ def fit_candidate(
     validation_log_odds = estimator.decision_function(
         pipeline.transform(dataset.part("validation"))
     )
-    calibrator = PlattCalibrator.fit(validation_log_odds, y[dataset.split.validation])
+    calibrator = fit_platt(validation_log_odds, y[dataset.split.validation])
     return RankingModel(family, pipeline, estimator, calibrator)
 
 
@@ -128,7 +124,7 @@ def run(
             )
         deployed = models[family]
         heuristic_calibrators = {
-            name: PlattCalibrator.fit(_standardised(score, score), y[split.validation])
+            name: fit_platt(_standardised(score, score), y[split.validation])
             for name, score in heuristic_scores(dataset.part("validation")).items()
         }
 
@@ -207,22 +203,19 @@ def run(
             "base_rate": float(y.mean()),
             "training_data_sha256": data_sha,
         }
-        check_rows = np.arange(SELF_CHECK_ROWS)
-        metadata = {
-            "model_version": version,
-            "family": family,
-            "feature_groups": list(groups),
-            "feature_names": list(deployed.features.feature_names),
-            "decay": {"form": decay.form, "param": decay.param},
-            "training_data_sha256": data_sha,
-            "metrics": {
+        metadata = bundle_metadata(
+            deployed,
+            version,
+            take(test_posts, np.arange(SELF_CHECK_ROWS)),
+            feature_groups=list(groups),
+            decay={"form": decay.form, "param": decay.param},
+            training_data_sha256=data_sha,
+            metrics={
                 "test": test_table[family],
                 "gap_to_bayes": gap,
                 "cv_log_loss": elimination[-1].log_loss,
             },
-            "package_versions": package_versions(),
-            "self_check": self_check_payload(take(test_posts, check_rows), deployed),
-        }
+        )
         save_model(deployed, metadata, model_dir)
         metrics_dir.mkdir(parents=True, exist_ok=True)
         _write_atomic(metrics_dir / TRAINING_METRICS, json.dumps(summary, indent=2) + "\n")
