@@ -112,5 +112,5 @@ def test_tampered_artifacts_are_refused(
     with pytest.raises(ModelLoadError, match="does not exist"):
         load_model(tmp_path / "nowhere")
     (copy / "metadata.json").write_text("{not json")
-    with pytest.raises(ModelLoadError, match="not valid model metadata"):
+    with pytest.raises(ModelLoadError, match="not valid JSON"):
         load_model(copy)
