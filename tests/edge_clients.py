@@ -59,10 +59,12 @@ def stalled_clients(url: str, count: int) -> list[socket.socket]:
     return [connect(url, kinds[index % 3]) for index in range(count)]
 
 
-def seconds_until_closed(sockets: list[socket.socket], timeout: float) -> list[float | None]:
-    """For each socket, seconds until the server closed it (None: still open at ``timeout``);
-    whatever the server wrote first (a 408) is read and dropped."""
-    start = time.monotonic()
+def seconds_until_closed(
+    sockets: list[socket.socket], timeout: float, start: float | None = None
+) -> list[float | None]:
+    """For each socket, seconds from ``start`` (default now) until the server closed it (None:
+    still open at ``timeout``); whatever the server wrote first (a 408) is read and dropped."""
+    start = time.monotonic() if start is None else start
     closed: list[float | None] = [None] * len(sockets)
     with selectors.DefaultSelector() as selector:
         for index, sock in enumerate(sockets):
@@ -193,10 +195,11 @@ def timed(action: Callable[[], Any]) -> tuple[Any, float]:
 def main(url: str) -> None:
     """Figures for SERVING.md from a running server (the same probes as tests/test_edge.py)."""
     posts = load_posts()[:20]
+    opened = time.monotonic()
     sockets = stalled_clients(url, 30)
     with httpx.Client(base_url=url, timeout=30.0) as client:
         health = client.get("/health").status_code
-        closed = seconds_until_closed(sockets, 20.0)
+        closed = seconds_until_closed(sockets, 20.0, opened)
         valid = json.dumps({"posts": posts}).encode()
         costs = median_ms(client, {"valid": valid, "flood": flood_body(posts)}, 15)
         gzip = client.post(
