@@ -1,21 +1,26 @@
 """Hostile raw-socket clients for the HTTP edge tests (tests/test_edge.py), 127.0.0.1 only.
 
 Plain functions that return what they saw, so a test asserts on them and prints them:
-``python -m tests.edge_clients URL`` runs the non-destructive ones against a running server
-and prints the figures (how SERVING.md's before/after numbers were taken).
+``python -m tests.edge_clients URL`` runs them against a running server and prints the figures,
+and ``python -m tests.edge_clients wrk ROUNDS SECONDS URL...`` compares servers with wrk
+(``make wrk``): how SERVING.md's before/after numbers were taken.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import selectors
 import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -187,6 +192,45 @@ def median_ms(client: httpx.Client, bodies: dict[str, bytes], rounds: int) -> di
     return {name: statistics.median(times) * 1e3 for name, times in seen.items()}
 
 
+def _cpu_and_requests(url: str) -> tuple[float, int]:
+    text = httpx.get(f"{url}/metrics", timeout=30.0).text
+    cpu = re.search(r"^process_cpu_seconds_total (\S+)$", text, re.M)
+    assert cpu, "no CPU time in /metrics"
+    return float(cpu.group(1)), sum(statuses(url).values())
+
+
+def wrk(url: str, path: str, connections: int, seconds: int, body: Path) -> str:
+    """One wrk run (1 thread): requests/s and the server's CPU ms per request over it, which
+    a busy machine distorts far less than wall-clock throughput."""
+    script = ["-s", str(Path(__file__).with_name("wrk_rank.lua"))] if path == "/rank" else []
+    cpu_before, requests_before = _cpu_and_requests(url)
+    output = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", *script, f"{url}{path}"],
+        env={**os.environ, "WRK_BODY": str(body)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    cpu_after, requests_after = _cpu_and_requests(url)
+    rate = re.search(r"Requests/sec:\s+(\S+)", output)
+    errors = re.findall(r"(Non-2xx.*|Socket errors.*)", output)
+    cpu_ms = (cpu_after - cpu_before) * 1e3 / max(requests_after - requests_before - 2, 1)
+    return f"{rate.group(1) if rate else '?'} req/s, {cpu_ms:.3f} CPU ms/request {errors or ''}"
+
+
+def compare(urls: list[str], rounds: int, seconds: int) -> None:
+    """wrk on /health and /rank (20 posts) at concurrency 1 and 32, the servers alternating."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as body:
+        json.dump({"posts": load_posts()[:20]}, body)
+        body.flush()
+        for round_ in range(1, rounds + 1):
+            for path in ("/health", "/rank"):
+                for connections in (1, 32):
+                    for url in urls:
+                        result = wrk(url, path, connections, seconds, Path(body.name))
+                        print(f"round {round_} {path} c{connections} {url}: {result}")  # noqa: T201
+
+
 def timed(action: Callable[[], Any]) -> tuple[Any, float]:
     start = time.monotonic()
     return action(), time.monotonic() - start
@@ -228,4 +272,7 @@ def main(url: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1] == "wrk":  # wrk ROUNDS SECONDS URL...
+        compare(sys.argv[4:], int(sys.argv[2]), int(sys.argv[3]))
+    else:
+        main(sys.argv[1])
