@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.config import MAX_POSTS, Settings
+from serving.edge import EdgeMiddleware, check_content_encoding
 from serving.errors import ERROR_RESPONSES, ApiError, install_error_handlers
 from serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from serving.metrics import Metrics, MetricsMiddleware
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ``Server-Timing`` header. See SERVING.md for the full contract."""
         ranker = _ranker(request)
         check_content_type(request.headers.get("content-type"))
+        check_content_encoding(request.headers.get("content-encoding"))
         body = await _read_body(request, request.app.state.settings.max_body_bytes)
         try:
             outcome = ranker.rank_body(body)
@@ -234,6 +236,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(ModelLifespan, fastapi_app=app, settings=settings)
+    # inside the metrics middleware, so the 503s and 408s it answers are counted
+    app.add_middleware(EdgeMiddleware, settings=settings.edge if settings else None)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
 
