@@ -19,6 +19,9 @@ from typing import Any
 import pytest
 
 from training import report
+from training.report import derived, filters
+from training.report.inputs import NOTEBOOK_METRICS, load_inputs
+from training.results import MetricsError
 
 ROOT = Path(__file__).resolve().parent.parent
 KERNEL = "feedrank"
@@ -31,7 +34,7 @@ NOTEBOOKS = (
 )
 # Small settings: the full run uses the notebooks' defaults.
 SMALL_PARAMETERS: dict[str, dict[str, Any]] = {
-    "03_model_comparison": {"n_random_orders": 20},
+    "03_model_comparison": {"n_random_orders": 20, "n_partitions": 20},
     "04_ablation_importance": {"n_repeats": 2, "sample_rows": 300, "refit_all_features": True},
 }
 REQUIRED_SECTIONS = (
@@ -150,9 +153,18 @@ def test_decay_rate_matches_the_data_generating_process(executed: Executed) -> N
     assert decay["theory"]["rate_per_hour"] == pytest.approx(0.04470, abs=1e-5)
     assert abs(decay["chosen_vs_theory_relative"]) < 0.10
     assert decay["regression"]["low"] < rate < decay["regression"]["high"]
-    # a power law, Hacker News' included, fits this label worse than the log-linear decay
-    assert decay["best_power"]["log_loss"] > decay["log_linear"]["log_loss"]
+    # a power law, Hacker News' included, fits this label worse than the decay on the odds
+    assert (decay["winner"]["form"], decay["winner"]["placement"]) == ("exponential", "odds")
+    assert decay["best_power"]["log_loss"] > decay["odds_decay"]["log_loss"]
     assert decay["hacker_news_power"]["log_loss"] > decay["best_power"]["log_loss"]
+    # the same rate as an additive feature is clearly worse than on the odds
+    assert decay["feature_at_chosen_rate"]["log_loss"] > decay["odds_decay"]["log_loss"] + 0.005
+    # the profile's minimum is next to the chosen rate, the generator's raw 0.05 is not
+    profile = decay["profile"]
+    assert abs(profile["minimum_rate"] - rate) <= 0.0025
+    marked = {m["key"]: m for m in profile["marked"]}
+    assert marked["generator"]["delta_log_loss"] > 0 and not marked["generator"]["inside_ci"]
+    assert 0.043 < decay["soft_label"]["rate_per_hour"] < 0.047
 
 
 @pytest.mark.e2e
@@ -167,6 +179,18 @@ def test_model_comparison_metrics(executed: Executed) -> None:
     assert comparison["headroom_captured"][deployed]["auc"] > 0.9
     for heuristic in ("reddit_hot", "hacker_news"):
         assert comparison["headroom_captured"][heuristic]["auc"] < 0.95
+        # paired against the deployed model, the heuristics are worse beyond doubt
+        assert comparison["paired"][heuristic]["auc"]["high"] < 0
+    assert deployed not in comparison["paired"] or comparison["paired"][deployed]["auc"] == {
+        "value": 0.0,
+        "low": 0.0,
+        "high": 0.0,
+    }
+    partitions = comparison["partitions"]
+    assert partitions["count"] == 20
+    assert partitions["models"][deployed]["difference"] == 0.0
+    for row in partitions["models"].values():
+        assert row["difference_low"] <= row["difference"] <= row["difference_high"]
 
 
 @pytest.mark.e2e
@@ -187,6 +211,15 @@ def test_importance_ranks_age_first(executed: Executed) -> None:
     for difference in all_features["reproduction_max_abs_diff"].values():
         assert difference < 1e-6
     # shuffling text or subreddit costs (almost) nothing; shuffling the age-bearing groups does
+    # the generator's logit is additive: no interaction term has a measurable coefficient
+    interactions = {row["feature"]: row for row in importance["interactions"]}
+    assert set(interactions) == {
+        "score_x_upvote_ratio",
+        "comment_velocity",
+        "decayed_log_score",
+        "comments_per_point",
+    }
+    assert interactions["comment_velocity"]["spearman"]["post_age_hours"] < -0.8
     for rows in all_features["group_permutation"].values():
         drop = {row["group"]: row["auc_drop"] for row in rows}
         assert max(drop["text"], drop["subreddit"]) < 0.005
@@ -213,7 +246,7 @@ def test_calibration_metrics(executed: Executed) -> None:
 
 @pytest.mark.e2e
 def test_notebooks_write_their_figures(executed: Executed) -> None:
-    for name in report.NOTEBOOK_METRICS:
+    for name in NOTEBOOK_METRICS:
         for figure in executed.metrics(name)["figures"].values():
             assert (executed.figures_dir / figure).stat().st_size > 10_000, figure
 
@@ -230,7 +263,7 @@ def test_report_has_every_section_and_no_placeholders(executed: Executed) -> Non
         assert not Path(link).is_absolute()
         assert (executed.report_path.parent / link).is_file(), link
     linked = {Path(link).name for link in links}
-    for name in report.NOTEBOOK_METRICS:  # every notebook contributes at least one figure
+    for name in NOTEBOOK_METRICS:  # every notebook contributes at least one figure
         assert linked & set(executed.metrics(name)["figures"].values()), name
     assert "[deployed]" in content
 
@@ -269,39 +302,42 @@ def test_elimination_rounds_mirror_the_one_se_rule() -> None:
     # round 2: the cheapest drop costs more than one SE of the best seen, so stop
     trace += [_score([g for g in kept if g != held], 0.6130) for held in kept]
     training = {"elimination": trace, "deployed": {"groups": kept}}
-    rounds = report.elimination_rounds(training)
+    rounds = derived.elimination_rounds(training)
     assert [r.accepted for r in rounds] == [True, False]
     assert rounds[0].dropped == "text"
     assert rounds[0].threshold == pytest.approx(0.6099 + 0.002)
-    with pytest.raises(report.ReportError, match="deployed groups"):
-        report.elimination_rounds({"elimination": trace, "deployed": {"groups": ["raw"]}})
+    with pytest.raises(MetricsError, match="deployed groups"):
+        derived.elimination_rounds({"elimination": trace, "deployed": {"groups": ["raw"]}})
 
 
 def test_formatters_never_print_nan_or_negative_zero() -> None:
-    assert report.num(0.123456) == "0.1235"
-    assert report.num(-0.00001) == "0.0000"
-    assert report.signed(-0.00001) == "0.0000"
-    assert report.signed(0.25, 2) == "+0.25"
-    assert report.pvalue(0.0) == "< 1e-300"
+    assert filters.num(0.123456) == "0.1235"
+    assert filters.num(-0.00001) == "0.0000"
+    assert filters.signed(-0.00001) == "0.0000"
+    assert filters.signed(0.25, 2) == "+0.25"
+    assert filters.pvalue(0.0) == "< 1e-300"
+    assert filters.interval({"value": 0.01, "low": -0.002, "high": 0.02}, 3, sign=True) == (
+        "+0.010 [-0.002, +0.020]"
+    )
     for bad in (float("nan"), float("inf")):
-        with pytest.raises(report.ReportError):
-            report.num(bad)
+        with pytest.raises(filters.FormatError):
+            filters.num(bad)
 
 
-def test_write_metrics_refuses_non_finite_numbers(tmp_path: Path) -> None:
-    with pytest.raises(report.ReportError, match="NaN"):
-        report.write_metrics(tmp_path, "bad", {"x": float("nan")})
-    assert not (tmp_path / "bad.json").exists()
-    path = report.write_metrics(tmp_path, "good", {"x": 1.5})
-    assert json.loads(path.read_text()) == {"x": 1.5}
+def test_committed_report_is_the_render_of_the_committed_metrics() -> None:
+    """evaluation_report.md is exactly what the template makes of reports/metrics/*.json."""
+    inputs = load_inputs(ROOT / "reports" / "metrics", ROOT / "reports" / "figures", ROOT / "x.md")
+    assert report.render(inputs) == (ROOT / "evaluation_report.md").read_text()
 
 
-def test_table_escapes_pipes_and_aligns_numbers() -> None:
-    rendered = report.table(["Name", "Mean |x|"], [["a|b", "0.5"], ["c", "-1.0"]])
-    lines = rendered.splitlines()
-    assert lines[0] == "| Name | Mean \\|x\\| |"
-    assert lines[1] == "|---|---:|"
-    assert lines[2] == "| a\\|b | 0.5 |"
+def test_a_missing_number_fails_the_render() -> None:
+    """StrictUndefined: a key the template reads but the metrics lack is an error, not a blank."""
+    import jinja2
+
+    inputs = load_inputs(ROOT / "reports" / "metrics", ROOT / "reports" / "figures", ROOT / "x.md")
+    del inputs.notebooks["decay"]["soft_label"]
+    with pytest.raises(jinja2.UndefinedError, match="soft_label"):
+        report.render(inputs)
 
 
 def test_report_names_every_missing_input(
@@ -319,6 +355,6 @@ def test_report_names_every_missing_input(
     )
     assert status == 1
     error = capsys.readouterr().err
-    for name in ("training.json", *(f"{n}.json" for n in report.NOTEBOOK_METRICS)):
+    for name in ("training.json", *(f"{n}.json" for n in NOTEBOOK_METRICS)):
         assert name in error
     assert not (tmp_path / "report.md").exists()

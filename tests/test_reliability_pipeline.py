@@ -33,7 +33,8 @@ from features.schema import SchemaError
 from scripts.check_dataset import check
 from training import predict as batch_cli
 from training.data import Dataset, Split
-from training.train import PREDICTIONS, TRAINING_METRICS, _write_atomic, _write_predictions
+from training.results import TRAINING, TRAINING_METRICS, write_metrics
+from training.train import PREDICTIONS, _write_predictions
 
 from .test_reliability_process import ROOT
 
@@ -177,7 +178,7 @@ def _write(what: str, work: Path, api_model_dir: Path) -> None:
         metadata = {**loaded.metadata, "model_version": "fresh"}
         save_model(loaded.model, metadata, work / "models" / "models")
     elif what == "metrics":
-        _write_atomic(work / "metrics" / TRAINING_METRICS, '{"model_version": "fresh"}')
+        write_metrics(work / "metrics", TRAINING, {"model_version": "fresh"})
     elif what == "predictions":
         write_small_predictions(work / "metrics" / PREDICTIONS)
     else:

@@ -1,36 +1,46 @@
 """Fitting the time-decay curve against the label.
 
-Each candidate curve f(age) enters a logistic regression next to score, comments and upvote
-ratio; the curve with the lowest cross-validated log-loss wins. The ``log-linear`` candidate
-puts age itself in the log-odds, i.e. engagement *odds* decay as exp(-rate * age) with the rate
-estimated by the regression: the form the data-generating process implies.
+Every candidate is named by the curve's ``form`` (``exponential`` or ``power``, as in
+``DecaySpec``) and by where the curve enters the model:
+
+- ``feature``: the weight f(age) is an extra column next to score, comments and upvote ratio,
+  so the logit moves by a coefficient times f(age) (bounded: it saturates for old posts);
+- ``odds``: age itself is in the logit, so the odds are *multiplied* by exp(-rate * age) with
+  the rate estimated by the regression: the exponential decay the data-generating process has.
+
+The lowest cross-validated log-loss wins. ``rate_profile`` scores fixed rates used as an offset,
+which shows how sharply the data pins the rate down.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal
 
 import numpy as np
+import statsmodels.api as sm
 
 from bundle.scoring import sigmoid
 from features.schema import Posts
-from features.transforms import DecaySpec
+from features.transforms import DecayForm, DecaySpec
 from training import metrics
 from training.data import cv_folds
 from training.models import fit_logistic
 
-CandidateForm = Literal["exponential", "power", "log-linear"]
+Placement = Literal["feature", "odds"]
 EXPONENTIAL_TAUS_HOURS: Final = (3.0, 6.0, 12.0, 24.0, 48.0, 96.0, 192.0, 384.0)
 POWER_EXPONENTS: Final = (0.25, 0.5, 1.0, 1.5, 1.8, 2.5)
-_OTHER_SIGNALS: Final = ("score", "num_comments", "upvote_ratio")
+OTHER_SIGNALS: Final = ("score", "num_comments", "upvote_ratio")
+AGE: Final = "post_age_hours"
 
 
 @dataclass(frozen=True)
 class DecayScore:
-    """Cross-validated fit of one decay curve."""
+    """Cross-validated fit of one decay curve; for ``odds`` the rate is the mean fitted one."""
 
-    form: CandidateForm
+    form: DecayForm
+    placement: Placement
     param: float
     half_life_hours: float
     log_loss: float
@@ -41,29 +51,18 @@ class DecayScore:
         return asdict(self)
 
 
-def _curve(form: CandidateForm, param: float, age: np.ndarray) -> np.ndarray:
-    if form == "log-linear":
-        return age
-    return DecaySpec(form, param)(age)
+def _design(posts: Posts, form: DecayForm, placement: Placement, param: float) -> np.ndarray:
+    age = posts[AGE]
+    column = age if placement == "odds" else DecaySpec(form, param)(age)
+    return np.column_stack([*(posts[name] for name in OTHER_SIGNALS), column])
 
 
-def _half_life(form: CandidateForm, param: float) -> float:
-    if form == "log-linear":
-        return float("nan")  # the rate is estimated by the regression, see choose_decay
-    return DecaySpec(form, param).half_life_hours
-
-
-def _design(posts: Posts, form: CandidateForm, param: float) -> np.ndarray:
-    columns = [posts[name] for name in _OTHER_SIGNALS]
-    return np.column_stack([*columns, _curve(form, param, posts["post_age_hours"])])
-
-
-def candidates() -> list[tuple[CandidateForm, float]]:
-    grid: list[tuple[CandidateForm, float]] = [
-        ("exponential", 1.0 / t) for t in EXPONENTIAL_TAUS_HOURS
+def candidates() -> list[tuple[DecayForm, Placement, float]]:
+    grid: list[tuple[DecayForm, Placement, float]] = [
+        ("exponential", "feature", 1.0 / t) for t in EXPONENTIAL_TAUS_HOURS
     ]
-    grid += [("power", alpha) for alpha in POWER_EXPONENTS]
-    grid.append(("log-linear", 0.0))
+    grid += [("power", "feature", alpha) for alpha in POWER_EXPONENTS]
+    grid.append(("exponential", "odds", 0.0))  # the rate is fitted per fold
     return grid
 
 
@@ -71,19 +70,22 @@ def sweep_decay(posts: Posts, y: np.ndarray, seed: int) -> list[DecayScore]:
     """Scores every candidate curve by stratified K-fold CV on the given (training) rows."""
     folds = list(cv_folds(y, seed))
     scores: list[DecayScore] = []
-    for form, param in candidates():
-        design = _design(posts, form, param)
-        losses, aucs = [], []
+    for form, placement, grid_param in candidates():
+        design = _design(posts, form, placement, grid_param)
+        losses, aucs, rates = [], [], []
         for fit_rows, held_rows in folds:
             model = fit_logistic(design[fit_rows], y[fit_rows], seed)
             p = sigmoid(model.decision_function(design[held_rows]))
             losses.append(metrics.log_loss(y[held_rows], p))
             aucs.append(metrics.auc(y[held_rows], p))
+            rates.append(-float(model.raw_coefficients()[-1]))
+        param = float(np.mean(rates)) if placement == "odds" else grid_param
         scores.append(
             DecayScore(
                 form=form,
+                placement=placement,
                 param=param,
-                half_life_hours=_half_life(form, param),
+                half_life_hours=DecaySpec(form, param).half_life_hours,
                 log_loss=float(np.mean(losses)),
                 log_loss_se=float(np.std(losses, ddof=1) / np.sqrt(len(losses))),
                 auc=float(np.mean(aucs)),
@@ -95,14 +97,72 @@ def sweep_decay(posts: Posts, y: np.ndarray, seed: int) -> list[DecayScore]:
 def choose_decay(scores: list[DecayScore], posts: Posts, y: np.ndarray, seed: int) -> DecaySpec:
     """The winning curve as a ``DecaySpec``.
 
-    If ``log-linear`` wins, the rate is the regression's own age coefficient: engagement odds
-    fall by exp(-rate) per hour, so exp(-rate * age) is the decay weight the data supports.
+    If the ``odds`` placement wins, the rate is the age coefficient refitted on all the given
+    rows: the odds fall by exp(-rate) per hour, so exp(-rate * age) is the supported decay.
     """
     best = min(scores, key=lambda score: score.log_loss)
-    if best.form != "log-linear":
+    if best.placement == "feature":
         return DecaySpec(best.form, best.param)
-    model = fit_logistic(_design(posts, "log-linear", 0.0), y, seed)
+    model = fit_logistic(_design(posts, "exponential", "odds", 0.0), y, seed)
     rate = -float(model.raw_coefficients()[-1])
     if rate <= 0:
         raise ValueError(f"age coefficient has the wrong sign (rate {rate:.4g}); data is off")
     return DecaySpec("exponential", rate)
+
+
+@dataclass(frozen=True)
+class ProfilePoint:
+    """CV log-loss with the age rate fixed (an offset) and the other weights refitted."""
+
+    rate: float
+    log_loss: float
+    log_loss_se: float
+
+
+def _offset_logit(design: np.ndarray, target: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """Unpenalised logistic-link coefficients with a fixed offset; ``target`` may be soft."""
+    family = sm.families.Binomial()
+    fitted = sm.GLM(target, sm.add_constant(design), family=family, offset=offset).fit()
+    return np.asarray(fitted.params)
+
+
+def rate_profile(
+    posts: Posts, y: np.ndarray, rates: Sequence[float], seed: int
+) -> list[ProfilePoint]:
+    """CV log-loss against a fixed decay rate: the logit is ``other weights - rate * age``.
+
+    The same folds as ``sweep_decay``; the other signals' weights are refitted in each fold,
+    the age term is not, so the curve's minimum is the rate the labels prefer and its width
+    is how well they pin it down.
+    """
+    folds = list(cv_folds(y, seed))
+    design = np.column_stack([posts[name] for name in OTHER_SIGNALS])
+    age = posts[AGE]
+    points = []
+    for rate in rates:
+        losses = []
+        for fit_rows, held_rows in folds:
+            params = _offset_logit(design[fit_rows], y[fit_rows], -rate * age[fit_rows])
+            logit = params[0] + design[held_rows] @ params[1:] - rate * age[held_rows]
+            losses.append(metrics.log_loss(y[held_rows], sigmoid(logit)))
+        points.append(
+            ProfilePoint(
+                float(rate),
+                float(np.mean(losses)),
+                float(np.std(losses, ddof=1) / np.sqrt(len(losses))),
+            )
+        )
+    return points
+
+
+def soft_label_rate(posts: Posts, probabilities: np.ndarray) -> float:
+    """The age rate of a logistic fit to probabilities used as soft labels.
+
+    Fitted to the Bayes probabilities this is the rate an infinitely large sample of these
+    posts would give a logistic model on the four generator signals: the target the
+    label-fitted rate estimates, without the label noise.
+    """
+    signals = [*OTHER_SIGNALS, AGE]
+    design = np.column_stack([posts[name] for name in signals])
+    params = _offset_logit(design, probabilities, np.zeros(len(probabilities)))
+    return -float(params[-1])

@@ -33,10 +33,10 @@ from training import baselines, evaluate, metrics
 from training.data import SEED, Dataset, load_dataset
 from training.decay import choose_decay, sweep_decay
 from training.models import fit_family, fit_platt
+from training.results import TRAINING, write_metrics
 from training.selection import ablation, backward_elimination, build_fold_matrices
 
 ROOT: Final = Path(__file__).resolve().parent.parent
-TRAINING_METRICS: Final = "training.json"
 PREDICTIONS: Final = "predictions.csv"
 BAYES: Final = "bayes_optimal"
 SELF_CHECK_ROWS: Final = 8
@@ -104,8 +104,13 @@ def run(
     with stage("decay sweep (5-fold CV on train)"):
         decay_scores = sweep_decay(train_posts, y_train, seed)
         decay = choose_decay(decay_scores, train_posts, y_train, seed)
+        winner = min(decay_scores, key=lambda score: score.log_loss)
         log.info(
-            "decay: %s %.5g (half-life %.1f h)", decay.form, decay.param, decay.half_life_hours
+            "decay: %s on the %s, rate %.5g/h (half-life %.1f h)",
+            decay.form,
+            winner.placement,
+            decay.param,
+            decay.half_life_hours,
         )
 
     with stage("ablation + feature selection (5-fold CV on train)"):
@@ -182,6 +187,7 @@ def run(
             "deployed": {"family": family, "groups": list(groups), "name": family},
             "decay": {
                 "form": decay.form,
+                "placement": winner.placement,
                 "param": decay.param,
                 "half_life_hours": decay.half_life_hours,
                 "sweep": [score.as_dict() for score in decay_scores],
@@ -218,7 +224,7 @@ def run(
         )
         save_model(deployed, metadata, model_dir)
         metrics_dir.mkdir(parents=True, exist_ok=True)
-        _write_atomic(metrics_dir / TRAINING_METRICS, json.dumps(summary, indent=2) + "\n")
+        write_metrics(metrics_dir, TRAINING, summary)
         _write_predictions(dataset, validation_p, test_p, metrics_dir / PREDICTIONS)
     return summary
 
@@ -230,12 +236,6 @@ def _bins(y: np.ndarray, p: np.ndarray) -> list[dict[str, float]]:
         for m, o, c in zip(bins.mean_predicted, bins.observed_rate, bins.counts, strict=True)
         if c > 0
     ]
-
-
-def _write_atomic(path: Path, content: str) -> None:
-    staging = path.with_name(f".{path.name}.tmp")
-    staging.write_text(content)
-    staging.replace(path)
 
 
 def _write_predictions(

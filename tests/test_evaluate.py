@@ -1,0 +1,80 @@
+"""Paired bootstrap and slate-partition averaging (``training.evaluate``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training import evaluate, metrics
+
+
+def _labels(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0.05, 0.95, size=n)
+    return (rng.uniform(size=n) < p).astype(int), p
+
+
+def test_identical_models_differ_by_exactly_zero() -> None:
+    y, p = _labels(2000, 0)
+    probabilities = {"reference": p, "copy": p.copy()}
+    paired = evaluate.paired_differences(y, probabilities, "reference", draws=200, seed=1)
+    for metric in ("auc", "ndcg_at_10", "brier", "log_loss"):
+        assert paired["copy"][metric] == {"value": 0.0, "low": 0.0, "high": 0.0}, metric
+    partitions = evaluate.partition_ndcg(y, probabilities, "reference", 20, draws=50, seed=1)
+    assert partitions["copy"]["difference"] == 0.0
+    assert partitions["copy"]["difference_low"] == partitions["copy"]["difference_high"] == 0.0
+    assert partitions["copy"]["mean"] == partitions["reference"]["mean"]
+
+
+def test_a_known_brier_shift_is_recovered() -> None:
+    """Calibrated p against p + 0.1: the Brier difference is 0.01 + 0.2 E[p - y] ~ 0.01.
+
+    Tolerance: the bootstrap interval must contain 0.01 and be narrower than 0.004 at n = 20k.
+    """
+    y, p = _labels(20_000, 2)
+    shifted = p + 0.1  # above 1 for some rows: harmless for Brier, and no ties are created
+    expected = float(np.mean((shifted - p) ** 2))  # E[(s - y)^2 - (p - y)^2 | p] for calibrated p
+    paired = evaluate.paired_differences(y, {"p": p, "s": shifted}, "p", draws=300, seed=3)
+    brier = paired["s"]["brier"]
+    assert brier["low"] <= expected <= brier["high"]
+    assert brier["high"] - brier["low"] < 0.004
+    # a strictly increasing shift keeps the order: AUC and NDCG differences are exactly zero
+    assert paired["s"]["auc"]["value"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_pairing_is_narrower_than_separate_intervals() -> None:
+    """Two strong, highly correlated scorers: the paired interval is far tighter than either
+    model's own interval, which is the point of pairing."""
+    y, p = _labels(5000, 4)
+    rng = np.random.default_rng(5)
+    close = p + rng.normal(0.0, 0.01, size=p.size)
+    probabilities = {"p": p, "close": close}
+    paired = evaluate.paired_differences(y, probabilities, "p", draws=300, seed=6)
+    table = evaluate.metric_table(y, probabilities, draws=300, seed=6)
+    paired_width = paired["close"]["auc"]["high"] - paired["close"]["auc"]["low"]
+    separate_width = table["close"]["auc"]["high"] - table["close"]["auc"]["low"]
+    assert paired_width < separate_width / 5
+
+
+def test_paired_ndcg_uses_the_metric_tables_slates() -> None:
+    y, p = _labels(1000, 7)
+    other = np.random.default_rng(8).uniform(size=p.size)
+    probabilities = {"p": p, "other": other}
+    paired = evaluate.paired_differences(y, probabilities, "p", draws=50, seed=9)
+    table = evaluate.metric_table(y, probabilities, draws=50, seed=9)
+    expected = table["other"]["ndcg_at_10"]["value"] - table["p"]["ndcg_at_10"]["value"]
+    assert paired["other"]["ndcg_at_10"]["value"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_partition_mean_is_the_mean_over_random_partitions() -> None:
+    y, p = _labels(400, 10)
+    result = evaluate.partition_ndcg(y, {"p": p}, "p", partitions=30, draws=10, seed=11)
+    rng = np.random.default_rng(11)
+    size = metrics.SLATE_SIZE
+    means = []
+    for _ in range(30):
+        slates = rng.permutation(len(y))[: len(y) // size * size].reshape(-1, size)
+        means.append(metrics.slate_ndcg(y, p, slates).mean())
+    assert result["p"]["mean"] == pytest.approx(float(np.mean(means)), abs=1e-12)
+    assert result["p"]["partition_sd"] == pytest.approx(float(np.std(means, ddof=1)), abs=1e-12)
+    assert result["p"]["partition_sd"] > 0  # partitions differ, so NDCG does too
