@@ -1,9 +1,10 @@
 """Batch scoring: ``python -m training.predict --input posts.csv --output scored.csv``.
 
 Scores any CSV in the posts schema (``engaged`` optional) with the saved model, using the same
-feature code as training and serving. The output is the input's columns plus
-``engagement_score`` (the calibrated P(engaged); the input's own ``score`` is the post's vote
-score) and ``unknown_subreddit``, in input order. It is written to a temporary
+feature code as training and serving. The output is the input's columns, echoed exactly as
+they were written (the file is read as text, so ``0.785`` stays ``0.785``), plus
+``engagement_score`` (the calibrated P(engaged), full precision; the input's own ``score`` is
+the post's vote score) and ``unknown_subreddit``, in input order. It is written to a temporary
 file and renamed, so a failure never leaves a partial output, and the input is never
 overwritten. Bad input ends with one line on stderr and exit status 2.
 """
@@ -26,7 +27,11 @@ SCORE_COLUMN = "engagement_score"
 
 
 def score_frame(frame: pd.DataFrame, model_dir: Path) -> pd.DataFrame:
-    """Validates and scores a frame; raises ``SchemaError`` or ``ModelLoadError``."""
+    """Validates and scores a frame of text cells; raises ``SchemaError`` or ``ModelLoadError``.
+
+    Only the scoring sees numbers (``posts_from_frame`` converts); the echoed columns keep the
+    caller's text, since a float round trip would print ``0.785`` as ``0.78500000000000003``.
+    """
     posts = posts_from_frame(frame)
     loaded = load_model(model_dir)
     scored = frame.copy()
@@ -52,7 +57,7 @@ def write_atomically(scored: pd.DataFrame, output: Path) -> None:
 
 def _read(path: Path) -> pd.DataFrame:
     try:
-        return pd.read_csv(path, keep_default_na=False, na_values=[""])
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
     except FileNotFoundError as error:
         raise SchemaError(f"input file {path} does not exist") from error
     except pd.errors.EmptyDataError as error:
