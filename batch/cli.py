@@ -65,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
             output.parent.mkdir(parents=True, exist_ok=True)
             score_file(Path(args.input), output, model, args.chunk_rows)
     except (SchemaError, ModelLoadError) as error:
-        sys.stderr.write(f"error: {error}\n")
+        # one line even when a library's message spans several (pandas' tokenizer ends in one)
+        line = " ".join(part.strip() for part in str(error).splitlines() if part.strip())
+        sys.stderr.write(f"error: {line}\n")
         return EXIT_BAD_INPUT
     return 0
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import re
 import sys
 import tempfile
 import warnings
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import pandas as pd
+from py4j.protocol import Py4JJavaError
 from pyspark import Accumulator, Broadcast, TaskContext
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
@@ -41,6 +43,11 @@ from features.schema import SchemaError
 DEFAULT_MASTER: Final = "local[*]"
 LOG_CONFIG: Final = Path(__file__).resolve().parent / "log4j2.properties"
 FAULTS_SCHEMA: Final = "partition int, rows long, faults binary"
+# FAILFAST's error for a row whose field count differs from the header's
+MALFORMED: Final = re.compile(
+    r"\[MALFORMED_CSV_RECORD\] (Malformed CSV record: .*?)(?: SQLSTATE|$)", re.M
+)
+MAX_REASON_CHARS: Final = 300
 
 # PySpark 4.3 warns that pandas 3 is not yet fully supported; the parts used here (string,
 # long, double and boolean columns through mapInPandas) are covered by tests/test_batch_spark.py
@@ -61,9 +68,11 @@ def session(master: str | None = None) -> SparkSession:
     if chosen is not None and chosen.startswith("local") and not submitted:
         # local workers run this interpreter (it has the pinned packages), not the PATH's python3
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        # no web UI: a one-shot local job has no one watching port 4040, and parallel runs
+        # would race for it
         builder = builder.config(
             "spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"
-        )
+        ).config("spark.ui.enabled", "false")
     return builder.getOrCreate()
 
 
@@ -114,8 +123,11 @@ def score(spark: SparkSession, source: str, target: str, model_dir: Path) -> Non
             error = first_fault(frame).error()
             raise error or SchemaError("a partition reported a fault that re-validation missed")
         files.replace(staging, target)
-    except PySparkException as error:
-        raise _unreadable(source, error) from error
+    except (PySparkException, Py4JJavaError) as error:
+        reason = _malformed_record(str(error))
+        if reason is None:
+            raise
+        raise SchemaError(f"input file {source} is not a readable CSV: {reason}") from error
     finally:
         files.delete(staging)
 
@@ -130,9 +142,7 @@ def read(spark: SparkSession, source: str) -> DataFrame:
         if is_parquet(source):
             frame = spark.read.parquet(source)
         else:
-            frame = spark.read.csv(
-                source, header=True, escape='"', mode="FAILFAST", enforceSchema=False
-            )
+            frame = spark.read.csv(source, header=True, escape='"', mode="FAILFAST")
     except PySparkException as error:
         if "PATH_NOT_FOUND" in str(error):
             raise SchemaError(f"input file {source} does not exist") from error
@@ -188,9 +198,16 @@ def _model(files: dict[str, bytes]) -> RankingModel:
     return _models[key]
 
 
+def _malformed_record(message: str) -> str | None:
+    """Spark's description of the first malformed CSV row, found in a failed job's error."""
+    found = MALFORMED.search(message)
+    return found.group(1)[:MAX_REASON_CHARS] if found else None
+
+
 def _unreadable(source: str, error: PySparkException) -> SchemaError:
     first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-    return SchemaError(f"input file {source} is not readable by Spark: {first_line}")
+    kind = "Parquet file" if is_parquet(source) else "CSV"
+    return SchemaError(f"input file {source} is not a readable {kind}: {first_line}")
 
 
 class _FileSystem:
