@@ -56,6 +56,10 @@ benchmark: $(PY) ## Benchmark a running server (URL=..., CONCURRENCY=8); JSON to
 	$(PY) benchmark.py --url $(URL) --requests 1000 --concurrency $(CONCURRENCY) \
 		--json reports/benchmark-c$(CONCURRENCY).json
 
+.PHONY: batch-bench
+batch-bench: $(PY) ## Both batch engines on 1,000,000 rows (canonical rows, new ids): wall time, rows/s, peak RSS
+	$(PY) -m batch.bench
+
 .PHONY: docker-smoke
 docker-smoke: ## Build the image, run it read-only: API checks, benchmark, 60 s soak, hardening; warns if no engine
 	bash scripts/docker_smoke.sh
