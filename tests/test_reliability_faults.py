@@ -271,7 +271,7 @@ def test_model_that_raises_is_503_and_pulls_the_replica_out_of_rotation(
     assert response.headers["retry-after"] == "1"
     assert "secret internal detail" in caplog.text  # the traceback is in the log
     assert _metric(app_client, "feedrank_model_errors_total") == 1
-    assert 'feedrank_http_requests_total{route="/rank",method="POST",status="503"} 1' in (
+    assert 'feedrank_http_requests_total{method="POST",route="/rank",status="503"} 1' in (
         app_client.get("/metrics").text
     )
     # the self-check fails too: /ready turns 503 so a load balancer stops sending traffic,
