@@ -43,6 +43,12 @@ format: $(PY) ## Apply ruff's fixes and formatting
 test: $(PY) $(KERNEL_SPEC) ## Run the test suite (unit, data contract, model behaviour, API, end-to-end)
 	$(PY) -m pytest
 
+FAST := not heavy and not e2e and not fuzz and not soak and not faults and not spark
+
+.PHONY: test-fast
+test-fast: $(PY) ## Unit, data-contract, behaviour and API tests: no full training, server processes or Spark
+	$(PY) -m pytest -m "$(FAST)"
+
 URL ?= http://127.0.0.1:$(PORT)
 CONCURRENCY ?= 8
 

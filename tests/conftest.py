@@ -1,4 +1,10 @@
-"""Shared fixtures: the canonical dataset and a model trained on it by the real training code."""
+"""Shared fixtures: the canonical dataset and models trained on it by the real training code.
+
+``deployed_bundle`` fits the deployed configuration (logistic regression on the raw fields,
+decay fitted as in the full run) without selection: seconds. ``trained_artifacts`` runs the
+whole training (decay sweep, ablations, selection, test table): minutes; every test that uses it
+is marked ``heavy`` here, so ``make test-fast`` can leave them out.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,21 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CANONICAL_CSV = ROOT / "data" / "posts.csv"
+
+
+HEAVY_FIXTURE = "trained_artifacts"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if HEAVY_FIXTURE in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.heavy)
+
+
+@dataclass(frozen=True)
+class TrainedBundle:
+    data_path: Path
+    model_dir: Path
 
 
 @dataclass(frozen=True)
@@ -46,3 +67,14 @@ def trained_artifacts(
     shutil.copyfile(canonical_csv, data_path)
     run(data_path, out / "models", out / "metrics", draws=100)
     return TrainedArtifacts(data_path, out / "models", out / "metrics")
+
+
+@pytest.fixture(scope="session")
+def deployed_bundle(canonical_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainedBundle:
+    """The deployed configuration, as ``training.train --family logistic --groups raw`` trains it,
+    in a temp dir (that selection picks this configuration is tested on ``trained_artifacts``)."""
+    from training.train import train_candidate
+
+    out = tmp_path_factory.mktemp("deployed")
+    train_candidate(canonical_csv, out / "models", "logistic", ("raw",))
+    return TrainedBundle(canonical_csv, out / "models")

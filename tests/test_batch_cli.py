@@ -14,7 +14,7 @@ import pytest
 from bundle.store import load_model
 from features.io import read_posts_csv
 
-from .conftest import ROOT, TrainedArtifacts
+from .conftest import ROOT, TrainedBundle
 
 
 def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -28,47 +28,43 @@ def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def sample_csv(
-    trained_artifacts: TrainedArtifacts, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
+def sample_csv(deployed_bundle: TrainedBundle, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("cli") / "sample.csv"
-    pd.read_csv(trained_artifacts.data_path).sample(500, random_state=0).to_csv(path, index=False)
+    pd.read_csv(deployed_bundle.data_path).sample(500, random_state=0).to_csv(path, index=False)
     return path
 
 
 def test_scores_match_the_model(
-    trained_artifacts: TrainedArtifacts, sample_csv: Path, tmp_path: Path
+    deployed_bundle: TrainedBundle, sample_csv: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "scored.csv"
     result = run_cli(
-        "--input", sample_csv, "--output", out, "--model-dir", trained_artifacts.model_dir
+        "--input", sample_csv, "--output", out, "--model-dir", deployed_bundle.model_dir
     )
     assert result.returncode == 0, result.stderr
     scored = pd.read_csv(out)
     original = pd.read_csv(sample_csv)
     pd.testing.assert_frame_equal(scored[original.columns], original)
-    expected = load_model(trained_artifacts.model_dir).model.predict_proba(
-        read_posts_csv(sample_csv)
-    )
+    expected = load_model(deployed_bundle.model_dir).model.predict_proba(read_posts_csv(sample_csv))
     np.testing.assert_allclose(scored["engagement_score"], expected, rtol=0, atol=1e-15)
     assert not scored["unknown_subreddit"].any()
 
 
 def test_label_column_is_optional(
-    trained_artifacts: TrainedArtifacts, sample_csv: Path, tmp_path: Path
+    deployed_bundle: TrainedBundle, sample_csv: Path, tmp_path: Path
 ) -> None:
     unlabeled = tmp_path / "unlabeled.csv"
     pd.read_csv(sample_csv).drop(columns="engaged").to_csv(unlabeled, index=False)
     out = tmp_path / "scored.csv"
     result = run_cli(
-        "--input", unlabeled, "--output", out, "--model-dir", trained_artifacts.model_dir
+        "--input", unlabeled, "--output", out, "--model-dir", deployed_bundle.model_dir
     )
     assert result.returncode == 0, result.stderr
     assert len(pd.read_csv(out)) == 500
 
 
 def test_input_columns_are_echoed_exactly_as_written(
-    trained_artifacts: TrainedArtifacts, tmp_path: Path
+    deployed_bundle: TrainedBundle, tmp_path: Path
 ) -> None:
     """A float round trip would print 0.785 as 0.78500000000000003; the cells come back as
     written (a title that looks like a number included), and only the new score is computed."""
@@ -80,7 +76,7 @@ def test_input_columns_are_echoed_exactly_as_written(
     ]
     source, out = tmp_path / "posts.csv", tmp_path / "scored.csv"
     source.write_text("\n".join([header, *rows]) + "\n")
-    result = run_cli("--input", source, "--output", out, "--model-dir", trained_artifacts.model_dir)
+    result = run_cli("--input", source, "--output", out, "--model-dir", deployed_bundle.model_dir)
     assert result.returncode == 0, result.stderr
     with source.open(newline="") as handle:
         written = list(csv.reader(handle))
@@ -88,7 +84,7 @@ def test_input_columns_are_echoed_exactly_as_written(
         echoed = list(csv.reader(handle))
     assert echoed[0] == [*written[0], "engagement_score", "unknown_subreddit"]
     assert [row[: len(written[0])] for row in echoed] == written
-    expected = load_model(trained_artifacts.model_dir).model.predict_proba(read_posts_csv(source))
+    expected = load_model(deployed_bundle.model_dir).model.predict_proba(read_posts_csv(source))
     scores = [float(row[len(written[0])]) for row in echoed[1:]]
     np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-15)
     assert [row[-1] for row in echoed[1:]] == ["False", "False", "True"]
@@ -116,21 +112,21 @@ def test_input_columns_are_echoed_exactly_as_written(
     ],
 )
 def test_bad_input_is_one_line_and_no_output(
-    trained_artifacts: TrainedArtifacts, tmp_path: Path, content: str, message: str
+    deployed_bundle: TrainedBundle, tmp_path: Path, content: str, message: str
 ) -> None:
     bad, out = tmp_path / "bad.csv", tmp_path / "out.csv"
     bad.write_text(content)
-    result = run_cli("--input", bad, "--output", out, "--model-dir", trained_artifacts.model_dir)
+    result = run_cli("--input", bad, "--output", out, "--model-dir", deployed_bundle.model_dir)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr
     assert "Traceback" not in result.stderr
     assert not out.exists() and not list(tmp_path.glob(".out.csv*"))
 
 
-def test_input_is_never_overwritten(trained_artifacts: TrainedArtifacts, sample_csv: Path) -> None:
+def test_input_is_never_overwritten(deployed_bundle: TrainedBundle, sample_csv: Path) -> None:
     before = sample_csv.read_bytes()
     result = run_cli(
-        "--input", sample_csv, "--output", sample_csv, "--model-dir", trained_artifacts.model_dir
+        "--input", sample_csv, "--output", sample_csv, "--model-dir", deployed_bundle.model_dir
     )
     assert result.returncode == 2 and "never overwritten" in result.stderr
     assert sample_csv.read_bytes() == before

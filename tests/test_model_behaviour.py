@@ -15,14 +15,14 @@ from features.schema import take
 from training.baselines import bayes_optimal_probability
 from training.data import load_dataset
 
-from .conftest import TrainedArtifacts
+from .conftest import TrainedArtifacts, TrainedBundle
 
 pytest_plugins = ["tests.serving_fixtures"]  # its fixture: api_model_dir
 
 
 @pytest.fixture(scope="module")
-def loaded(trained_artifacts: TrainedArtifacts) -> LoadedModel:
-    return load_model(trained_artifacts.model_dir)
+def loaded(deployed_bundle: TrainedBundle) -> LoadedModel:
+    return load_model(deployed_bundle.model_dir)
 
 
 def _one_post(**overrides: object) -> dict[str, np.ndarray]:
@@ -62,17 +62,17 @@ def test_directional(loaded: LoadedModel, column: str, values: np.ndarray, direc
     assert np.all(direction * np.diff(scores) > 0)
 
 
-def test_scores_are_probabilities(loaded: LoadedModel, trained_artifacts: TrainedArtifacts) -> None:
-    dataset = load_dataset(trained_artifacts.data_path)
+def test_scores_are_probabilities(loaded: LoadedModel, deployed_bundle: TrainedBundle) -> None:
+    dataset = load_dataset(deployed_bundle.data_path)
     scores = loaded.model.predict_proba(dataset.part("test"))
     assert np.all((scores > 0) & (scores < 1))
     assert scores.mean() == pytest.approx(dataset.y[dataset.split.test].mean(), abs=0.01)
 
 
 def test_row_order_does_not_change_any_post_score(
-    loaded: LoadedModel, trained_artifacts: TrainedArtifacts
+    loaded: LoadedModel, deployed_bundle: TrainedBundle
 ) -> None:
-    posts = load_dataset(trained_artifacts.data_path).part("validation")
+    posts = load_dataset(deployed_bundle.data_path).part("validation")
     scores = loaded.model.predict_proba(posts)
     order = np.random.default_rng(0).permutation(len(scores))
     shuffled = loaded.model.predict_proba({key: values[order] for key, values in posts.items()})
@@ -81,9 +81,10 @@ def test_row_order_does_not_change_any_post_score(
     assert alone[0] == scores[0]
 
 
-def test_deployed_model_ignores_what_carries_no_signal(loaded: LoadedModel) -> None:
+def test_deployed_model_ignores_what_carries_no_signal(trained_artifacts: TrainedArtifacts) -> None:
     """Titles and subreddits carry no signal in this data; selection must have dropped them, so
     changing either leaves the deployed score exactly as it was."""
+    loaded = load_model(trained_artifacts.model_dir)
     assert not {"text", "subreddit"} & set(loaded.model.features.config.groups)
     base = loaded.model.predict_proba(_one_post())[0]
     for change in ({"title": "free amazing official update"}, {"subreddit": "brand_new_sub"}):
@@ -113,9 +114,9 @@ def test_a_bundle_reading_titles_and_subreddits_invents_little_signal(
 
 
 def test_ranking_tracks_the_bayes_ceiling(
-    loaded: LoadedModel, trained_artifacts: TrainedArtifacts
+    loaded: LoadedModel, deployed_bundle: TrainedBundle
 ) -> None:
-    posts = load_dataset(trained_artifacts.data_path).part("test")
+    posts = load_dataset(deployed_bundle.data_path).part("test")
     correlation = np.corrcoef(loaded.model.predict_proba(posts), bayes_optimal_probability(posts))[
         0, 1
     ]
@@ -128,11 +129,9 @@ def test_quality_target_is_met(trained_artifacts: TrainedArtifacts) -> None:
     assert summary["gap_to_bayes"]["brier_gap"]["value"] <= 0.0003
 
 
-def test_tampered_artifacts_are_refused(
-    trained_artifacts: TrainedArtifacts, tmp_path: Path
-) -> None:
+def test_tampered_artifacts_are_refused(deployed_bundle: TrainedBundle, tmp_path: Path) -> None:
     copy = tmp_path / "models"
-    shutil.copytree(trained_artifacts.model_dir, copy)
+    shutil.copytree(deployed_bundle.model_dir, copy)
     with (copy / "model.joblib").open("ab") as handle:
         handle.write(b"junk")
     with pytest.raises(ModelLoadError, match="does not match its metadata"):
