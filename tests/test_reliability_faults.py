@@ -278,6 +278,7 @@ def test_model_that_raises_is_503_and_pulls_the_replica_out_of_rotation(
     # while /health (liveness) stays 200: restarting would load the same model again
     ready = app_client.get("/ready")
     assert (ready.status_code, ready.json()["error"]) == (503, "model_error")
+    assert ready.headers["retry-after"] == "1"
     assert app_client.get("/health").status_code == 200
     monkeypatch.undo()  # the fault clears (say, memory is available again)
     assert app_client.get("/ready").status_code == 200
@@ -313,3 +314,16 @@ def test_non_finite_scores_are_a_model_error(
     response = app_client.post("/rank", json=api_posts[:3])
     assert (response.status_code, response.json()["error"]) == (503, "model_error")
     assert app_client.get("/ready").status_code == 503
+
+
+def test_before_the_model_is_loaded_every_model_route_is_503_with_retry_after(
+    api_posts: list[dict[str, Any]],
+) -> None:
+    """The window between accepting connections and the lifespan loading the model: a load
+    balancer polling /ready, or a client that raced it, is told to come back, not failed."""
+    client = TestClient(create_app(Settings(model_dir=Path("never-loaded"))))  # no lifespan run
+    for response in (client.get("/ready"), client.post("/rank", json=api_posts[:2])):
+        assert response.status_code == 503
+        assert response.json()["error"] == "not_ready"
+        assert response.headers["retry-after"] == "1"
+    assert client.get("/health").status_code == 200  # alive all the same
