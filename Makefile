@@ -10,37 +10,40 @@ PORT ?= 8000
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(PY): requirements.txt
+# The stamp run_pipeline.sh also writes: a file of our own, because .venv/bin/python is a
+# symlink to the system interpreter, whose timestamp is not ours to touch.
+INSTALLED := $(VENV)/.requirements.sha256
+$(INSTALLED): requirements.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.8
 	$(PY) -m uv pip install --quiet --compile-bytecode --python $(PY) -r requirements.txt
-	@touch $(PY)
+	sha256sum requirements.txt | cut -d' ' -f1 >$@
 
 KERNEL_SPEC := $(VENV)/share/jupyter/kernels/feedrank/kernel.json
-$(KERNEL_SPEC): $(PY)
+$(KERNEL_SPEC): $(INSTALLED)
 	$(PY) -m ipykernel install --sys-prefix --name feedrank --display-name "feedrank (.venv)"
 
 .PHONY: install
-install: $(PY) $(KERNEL_SPEC) ## Create .venv, install the pinned requirements and the notebook kernel
+install: $(INSTALLED) $(KERNEL_SPEC) ## Create .venv, install the pinned requirements and the notebook kernel
 
 .PHONY: all
 all: ## Run the whole pipeline: data, training, notebooks, evaluation_report.md
 	bash run_pipeline.sh
 
 .PHONY: lint
-lint: $(PY) ## ruff check + ruff format --check + mypy + nbqa ruff on the notebooks
+lint: $(INSTALLED) ## ruff check + ruff format --check + mypy + nbqa ruff on the notebooks
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/nbqa ruff notebooks
 
 .PHONY: format
-format: $(PY) ## Apply ruff's fixes and formatting
+format: $(INSTALLED) ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
 .PHONY: test
-test: $(PY) $(KERNEL_SPEC) ## Run the test suite (unit, data contract, model behaviour, API, end-to-end)
+test: $(INSTALLED) $(KERNEL_SPEC) ## Run the test suite (unit, data contract, model behaviour, API, end-to-end)
 	$(PY) -m pytest
 
 FAST := not heavy and not e2e and not fuzz and not soak and not faults and not spark
@@ -51,39 +54,40 @@ test-fast: $(PY) ## Unit, data-contract, behaviour and API tests: no full traini
 
 URL ?= http://127.0.0.1:$(PORT)
 CONCURRENCY ?= 8
+BENCHMARK_JSON ?= reports/benchmarks/c$(CONCURRENCY).json
 
 # python -m serving's own defaults carry the edge settings (SERVING.md, "HTTP edge")
 .PHONY: serve
-serve: $(PY) ## Serve models/ on 127.0.0.1:PORT (default 8000; FEEDRANK_MODEL_DIR overrides)
+serve: $(INSTALLED) ## Serve models/ on 127.0.0.1:PORT (default 8000; FEEDRANK_MODEL_DIR overrides)
 	$(PY) -m serving --host 127.0.0.1 --port $(PORT) --no-access-log
 
 .PHONY: benchmark
-benchmark: $(PY) ## Benchmark a running server (URL=..., CONCURRENCY=8); JSON to reports/
+benchmark: $(INSTALLED) ## Benchmark a running server or container (URL=..., CONCURRENCY=8); JSON to BENCHMARK_JSON
 	$(PY) benchmark.py --url $(URL) --requests 1000 --concurrency $(CONCURRENCY) \
-		--json reports/benchmark-c$(CONCURRENCY).json
+		--json $(BENCHMARK_JSON)
 
 .PHONY: batch-bench
 batch-bench: $(PY) ## Both batch engines on 1,000,000 rows (canonical rows, new ids): wall time, rows/s, peak RSS
 	$(PY) -m batch.bench
 
 .PHONY: docker-smoke
-docker-smoke: ## Build the image, run it read-only: API checks, benchmark, 60 s soak, hardening; warns if no engine
+docker-smoke: $(INSTALLED) ## Build the image with docker, run it read-only: API checks, benchmark, 60 s soak, hardening
 	bash scripts/docker_smoke.sh
 
 FUZZ_EXAMPLES ?= 2000
 SOAK_SECONDS ?= 60
 
 .PHONY: fuzz
-fuzz: $(PY) ## Schemathesis on every operation, FUZZ_EXAMPLES (2000) each, fresh seed, real server
+fuzz: $(INSTALLED) ## Schemathesis on every operation, FUZZ_EXAMPLES (2000) each, fresh seed, real server
 	FEEDRANK_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FEEDRANK_FUZZ_RANDOM=1 \
 		$(PY) -m pytest tests/test_reliability_fuzz.py -m fuzz -s -q
 
 .PHONY: soak
-soak: $(PY) ## SOAK_SECONDS (60) at concurrency 32 against one local server of models/, then SIGTERM
+soak: $(INSTALLED) ## SOAK_SECONDS (60) at concurrency 32 against one local server of models/, then SIGTERM
 	SOAK_SECONDS=$(SOAK_SECONDS) bash scripts/soak.sh
 
 .PHONY: faults
-faults: $(PY) ## Fault tests: broken artifacts, failing model, SIGTERM under load, killed pipeline
+faults: $(INSTALLED) ## Fault tests: broken artifacts, failing model, SIGTERM under load, killed pipeline
 	$(PY) -m pytest -m faults -s -q
 
 .PHONY: edge

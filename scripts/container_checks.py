@@ -1,34 +1,37 @@
 """Calls a running feedrank container with valid and invalid payloads (standard library only).
 
-Used by ``make docker-smoke`` as the command ``container_smoke.sh`` runs once the container
-answers /health; the base URL comes from ``$SMOKE_BASE_URL``. Exits non-zero on the first
-check that fails, printing what was expected and what came back.
+Step 1 of ``make docker-smoke`` (``scripts/docker_smoke.sh``), once the container answers
+/health: ``python scripts/container_checks.py --url http://127.0.0.1:PORT``. Runs every check,
+prints what was expected and what came back, and exits 1 if any failed.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
 import sys
 import urllib.error
 import urllib.request
 from typing import Any
 
-BASE = os.environ.get("SMOKE_BASE_URL", "http://127.0.0.1:8000")
 
+class Client:
+    """Status and decoded body of calls to one base URL."""
 
-def post(
-    body: Any, raw: bytes | None = None, content_type: str = "application/json"
-) -> tuple[int, Any]:
-    data = raw if raw is not None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        f"{BASE}/rank", data=data, headers={"Content-Type": content_type}, method="POST"
-    )
-    return _open(request)
+    def __init__(self, base: str) -> None:
+        self.base = base.rstrip("/")
 
+    def post(
+        self, body: Any, raw: bytes | None = None, content_type: str = "application/json"
+    ) -> tuple[int, Any]:
+        data = raw if raw is not None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"{self.base}/rank", data=data, headers={"Content-Type": content_type}, method="POST"
+        )
+        return _open(request)
 
-def get(path: str) -> tuple[int, Any]:
-    return _open(urllib.request.Request(f"{BASE}{path}"))
+    def get(self, path: str) -> tuple[int, Any]:
+        return _open(urllib.request.Request(f"{self.base}{path}"))
 
 
 def _open(request: urllib.request.Request) -> tuple[int, Any]:
@@ -57,7 +60,11 @@ def post_fields(post_id: int, subreddit: str = "science", **changes: Any) -> dic
     }
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8000", help="server base URL")
+    client = Client(parser.parse_args(argv).url)
+    post, get = client.post, client.get
     valid = [post_fields(1), post_fields(2, "gaming"), post_fields(3, "not_a_real_sub")]
     missing = [{k: v for k, v in post_fields(1).items() if k != "score"}]
     checks: list[tuple[str, tuple[int, Any], int]] = [
@@ -69,6 +76,7 @@ def main() -> int:
         ("21 posts", post([post_fields(i) for i in range(1, 22)]), 422),
         ("missing field", post(missing), 422),
         ("string for a number", post([post_fields(1, score="12")]), 422),
+        ("12.0 for an integer", post([post_fields(1, score=12.0)]), 422),
         ("upvote_ratio > 1", post([post_fields(1, upvote_ratio=1.5)]), 422),
         ("duplicate post_id", post([post_fields(1), post_fields(1)]), 422),
         ("not JSON", post(None, raw=b"{not json"), 400),

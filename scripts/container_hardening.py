@@ -1,8 +1,8 @@
 """Checks that the running feedrank container is hardened (standard library only).
 
-Run by ``make docker-smoke`` after the API checks and the soak, as part of the command that
-``container_smoke.sh`` runs on the host; it reads ``$SMOKE_DOCKER``, ``$SMOKE_CONTAINER`` and
-``$SMOKE_IMAGE``. The container was started with ``--read-only --cap-drop ALL --security-opt
+The last step of ``make docker-smoke`` (``scripts/docker_smoke.sh``), after the API checks,
+the benchmark and the soak: ``python scripts/container_hardening.py --container NAME --image
+TAG``. The container was started with ``--read-only --cap-drop ALL --security-opt
 no-new-privileges`` and no writable mount, so everything that ran before this script (every
 /rank call, the benchmark, the soak) ran on a read-only root filesystem. Checks:
 
@@ -19,29 +19,37 @@ Prints one line per check and the image size; exits 1 if any check failed.
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
-DOCKER: Final = os.environ.get("SMOKE_DOCKER", "docker")
-CONTAINER: Final = os.environ.get("SMOKE_CONTAINER", "")
-IMAGE: Final = os.environ.get("SMOKE_IMAGE", "")
 APP_CONTENTS: Final = {"features", "models", "requirements-serve.txt", "serving", "training"}
 TRAINING_FILES: Final = {"__init__.py", "artifacts.py", "models.py"}
 BUILD_TOOLS: Final = ("gcc", "cc", "c++", "g++", "clang", "make", "ld", "as", "uv", "cargo")
 HEALTHY_WITHIN_S: Final = 90
 
 
+@dataclass(frozen=True)
+class Target:
+    """The running container under test and the image it was started from."""
+
+    container: str
+    image: str
+
+    def run(self, script: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
+        """``sh -c script`` inside the container."""
+        as_user = ["-u", user] if user else []
+        return docker("exec", *as_user, self.container, "sh", "-c", script)
+
+
 def docker(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([DOCKER, *args], capture_output=True, text=True, timeout=120, check=check)
-
-
-def in_container(script: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
-    as_user = ["-u", user] if user else []
-    return docker("exec", *as_user, CONTAINER, "sh", "-c", script)
+    command = ["docker", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=check)
 
 
 def inspect(target: str, kind: str = "container") -> dict[str, Any]:
@@ -49,20 +57,20 @@ def inspect(target: str, kind: str = "container") -> dict[str, Any]:
     return loaded[0]
 
 
-def check_non_root() -> tuple[bool, str]:
-    user = inspect(IMAGE, "image")["Config"].get("User", "")
-    uid = in_container("awk '/^Uid:/ {print $2}' /proc/1/status").stdout.strip()
+def check_non_root(target: Target) -> tuple[bool, str]:
+    user = inspect(target.image, "image")["Config"].get("User", "")
+    uid = target.run("awk '/^Uid:/ {print $2}' /proc/1/status").stdout.strip()
     ok = user not in ("", "root", "0") and uid not in ("", "0")
     return ok, f"image USER {user!r}, PID 1 runs as uid {uid}"
 
 
-def check_read_only() -> tuple[bool, str]:
-    host_config = inspect(CONTAINER)["HostConfig"]
+def check_read_only(target: Target) -> tuple[bool, str]:
+    host_config = inspect(target.container)["HostConfig"]
     read_only = bool(host_config.get("ReadonlyRootfs"))
-    mounts = [m.get("Destination") for m in inspect(CONTAINER).get("Mounts", [])]
+    mounts = [m.get("Destination") for m in inspect(target.container).get("Mounts", [])]
     tmpfs = host_config.get("Tmpfs") or {}
     probes = {
-        path: in_container(f"touch {path}/.probe", user="0").returncode != 0
+        path: target.run(f"touch {path}/.probe", user="0").returncode != 0
         for path in ("/", "/app", "/tmp", "/app/models")
     }
     ok = read_only and all(probes.values()) and not mounts and not tmpfs
@@ -73,13 +81,13 @@ def check_read_only() -> tuple[bool, str]:
     )
 
 
-def check_no_tools_or_data() -> tuple[bool, str]:
-    found = in_container(
+def check_no_tools_or_data(target: Target) -> tuple[bool, str]:
+    found = target.run(
         " ; ".join(f"command -v {tool} || true" for tool in BUILD_TOOLS)
     ).stdout.split()
-    app = set(in_container("ls -A /app").stdout.split())
-    training = set(in_container("ls /app/training").stdout.split()) - {"__pycache__"}
-    datasets = in_container(
+    app = set(target.run("ls -A /app").stdout.split())
+    training = set(target.run("ls /app/training").stdout.split()) - {"__pycache__"}
+    datasets = target.run(
         "find / -xdev \\( -name posts.csv -o -name '*.ipynb' -o -name evaluation_report.md \\) "
         "-print 2>/dev/null"
     ).stdout.split()
@@ -90,12 +98,12 @@ def check_no_tools_or_data() -> tuple[bool, str]:
     )
 
 
-def check_healthcheck() -> tuple[bool, str]:
-    if not inspect(IMAGE, "image")["Config"].get("Healthcheck"):
+def check_healthcheck(target: Target) -> tuple[bool, str]:
+    if not inspect(target.image, "image")["Config"].get("Healthcheck"):
         return False, "the image declares no HEALTHCHECK"
     deadline = time.monotonic() + HEALTHY_WITHIN_S
     while True:
-        health = inspect(CONTAINER)["State"].get("Health") or {}
+        health = inspect(target.container)["State"].get("Health") or {}
         status = health.get("Status")
         if status == "healthy" or time.monotonic() > deadline:
             break
@@ -107,12 +115,12 @@ def check_healthcheck() -> tuple[bool, str]:
     )
 
 
-def check_graceful_stop() -> tuple[bool, str]:
+def check_graceful_stop(target: Target) -> tuple[bool, str]:
     start = time.monotonic()
-    stopped = docker("stop", "--time", "10", CONTAINER)
+    stopped = docker("stop", "--time", "10", target.container)
     took = time.monotonic() - start
-    state = inspect(CONTAINER)["State"]
-    logs = docker("logs", "--tail", "20", CONTAINER)
+    state = inspect(target.container)["State"]
+    logs = docker("logs", "--tail", "20", target.container)
     text = logs.stdout + logs.stderr
     ok = (
         stopped.returncode == 0
@@ -123,11 +131,13 @@ def check_graceful_stop() -> tuple[bool, str]:
     return ok, f"docker stop took {took:.1f} s, exit code {state.get('ExitCode')}"
 
 
-def main() -> int:
-    if not CONTAINER or not IMAGE:
-        sys.stderr.write("container_hardening: SMOKE_CONTAINER and SMOKE_IMAGE must be set\n")
-        return 1
-    checks = [
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--container", required=True, help="name or id of the running container")
+    parser.add_argument("--image", required=True, help="the image it runs, e.g. feedrank:smoke")
+    args = parser.parse_args(argv)
+    target = Target(args.container, args.image)
+    checks: list[tuple[str, Callable[[Target], tuple[bool, str]]]] = [
         ("non-root user", check_non_root),
         ("read-only root filesystem", check_read_only),
         ("no build tools or data", check_no_tools_or_data),
@@ -136,11 +146,12 @@ def main() -> int:
     ]
     failures = 0
     for name, run in checks:
-        ok, detail = run()
+        ok, detail = run(target)
         failures += not ok
         _say(f"{'ok ' if ok else 'FAIL'} {name}: {detail}")
-    size = inspect(IMAGE, "image").get("Size", 0)
-    _say(f"image {IMAGE}: {size / 1e6:.0f} MB; {failures} failed, {len(checks) - failures} passed")
+    size = inspect(target.image, "image").get("Size", 0)
+    passed = len(checks) - failures
+    _say(f"image {target.image}: {size / 1e6:.0f} MB; {failures} failed, {passed} passed")
     return 1 if failures else 0
 
 
