@@ -26,6 +26,7 @@ RUN python -m pip install uv==0.13.8 \
 
 COPY generate_dataset.py ./
 COPY features/ features/
+COPY bundle/ bundle/
 COPY training/ training/
 COPY scripts/check_dataset.py scripts/
 # generate, validate (schema, row count: a truncated CSV stops the build here), train
@@ -56,12 +57,12 @@ WORKDIR /app
 COPY requirements-serve.txt ./
 RUN python -m pip install -r requirements-serve.txt
 
-# Only what `serving` imports: the feature code, the model bundle's classes, the service.
+# Only what `serving` imports: the feature code, the model bundle package, the service.
 COPY features/ features/
-COPY training/__init__.py training/artifacts.py training/models.py training/
+COPY bundle/ bundle/
 COPY serving/ serving/
 COPY --from=train /build/models/ models/
-RUN python -m compileall -q features training serving
+RUN python -m compileall -q features bundle serving
 
 # Non-root, and nothing needs writing at run time (bytecode is compiled above, no temp files):
 # the image runs with `docker run --read-only --cap-drop ALL` (make docker-smoke checks it).
@@ -71,12 +72,11 @@ EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2).status != 200)"]
 
-# `python -m serving` is `uvicorn serving.app:app` that exits 0 after a graceful SIGTERM.
-# uvloop + httptools; no per-request access log (metrics cover traffic, errors are logged);
-# keep-alive longer than typical load-balancer idle timeouts; shed load past 512 connections;
-# in-flight requests get 8 s to finish after SIGTERM, inside `docker stop`'s default 10 s.
+# `python -m serving` is `uvicorn serving.app:app` that exits 0 after a graceful SIGTERM, and its
+# defaults are the safe edge settings (SERVING.md, "HTTP edge"): the serving.edge protocol
+# (httptools + 16 KiB header limit, 10 s header and body read timeouts, 1,000-connection cap),
+# at most 512 requests in flight (503 + Retry-After past that), keep-alive 75 s (longer than
+# load-balancer idle timeouts), and 8 s for in-flight requests after SIGTERM, inside
+# `docker stop`'s default 10 s. uvloop is picked automatically; no per-request access log.
 STOPSIGNAL SIGTERM
-CMD ["python", "-m", "serving", "--host", "0.0.0.0", "--port", "8000", \
-     "--loop", "uvloop", "--http", "httptools", "--no-access-log", \
-     "--timeout-keep-alive", "75", "--limit-concurrency", "512", \
-     "--timeout-graceful-shutdown", "8"]
+CMD ["python", "-m", "serving", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]

@@ -46,6 +46,7 @@ test: $(PY) $(KERNEL_SPEC) ## Run the test suite (unit, data contract, model beh
 URL ?= http://127.0.0.1:$(PORT)
 CONCURRENCY ?= 8
 
+# python -m serving's own defaults carry the edge settings (SERVING.md, "HTTP edge")
 .PHONY: serve
 serve: $(PY) ## Serve models/ on 127.0.0.1:PORT (default 8000; FEEDRANK_MODEL_DIR overrides)
 	$(PY) -m serving --host 127.0.0.1 --port $(PORT) --no-access-log
@@ -54,6 +55,10 @@ serve: $(PY) ## Serve models/ on 127.0.0.1:PORT (default 8000; FEEDRANK_MODEL_DI
 benchmark: $(PY) ## Benchmark a running server (URL=..., CONCURRENCY=8); JSON to reports/
 	$(PY) benchmark.py --url $(URL) --requests 1000 --concurrency $(CONCURRENCY) \
 		--json reports/benchmark-c$(CONCURRENCY).json
+
+.PHONY: batch-bench
+batch-bench: $(PY) ## Both batch engines on 1,000,000 rows (canonical rows, new ids): wall time, rows/s, peak RSS
+	$(PY) -m batch.bench
 
 .PHONY: docker-smoke
 docker-smoke: ## Build the image, run it read-only: API checks, benchmark, 60 s soak, hardening; warns if no engine
@@ -74,6 +79,18 @@ soak: $(PY) ## SOAK_SECONDS (60) at concurrency 32 against one local server of m
 .PHONY: faults
 faults: $(PY) ## Fault tests: broken artifacts, failing model, SIGTERM under load, killed pipeline
 	$(PY) -m pytest -m faults -s -q
+
+.PHONY: edge
+edge: $(PY) ## HTTP edge tests at full size: 600 stalled sockets, 8 x 64 MiB headers, 1,000 aborts
+	FEEDRANK_EDGE_FULL=1 $(PY) -m pytest tests/test_edge.py -s -q
+
+URLS ?= $(URL)
+WRK_SECONDS ?= 5
+ROUNDS ?= 3
+
+.PHONY: wrk
+wrk: $(PY) ## wrk (Debian package) on running servers URLS: /health, /rank (20 posts), c1 and c32
+	$(PY) -m tests.edge_clients wrk $(ROUNDS) $(WRK_SECONDS) $(URLS)
 
 .PHONY: reliability
 reliability: fuzz soak faults ## fuzz + soak + faults at full size (the container: make docker-smoke)

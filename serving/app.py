@@ -19,11 +19,13 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.config import MAX_POSTS, Settings
+from serving.edge import EdgeMiddleware, check_content_encoding
 from serving.errors import ERROR_RESPONSES, ApiError, install_error_handlers
 from serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from serving.metrics import Metrics, MetricsMiddleware
 from serving.model import ModelFailure, Ranker
 from serving.parsing import check_content_type
+from serving.rollout import USER_HEADER, Rollout, load_rollout
 from serving.schemas import (
     EXAMPLE_POSTS,
     ErrorBody,
@@ -111,11 +113,10 @@ class ModelLifespan:
         try:
             settings = self.settings or Settings.from_env()
             ranker = Ranker.load(settings.model_dir)
+            rollout = load_rollout(ranker, settings.model_dir, state.metrics)
         except Exception as error:  # any failure here must be one line, not a traceback
             raise StartupError(f"feedrank cannot start: {error}") from error
-        state.settings, state.ranker = settings, ranker
-        state.metrics.model_version = ranker.version
-        state.metrics.model_family = ranker.model.family
+        state.settings, state.ranker, state.rollout = settings, ranker, rollout
         logger.info(
             "feedrank serving model %s (%s) from %s",
             ranker.version,
@@ -146,13 +147,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def rank(request: Request) -> Response:
         """Scores each post and returns them best first, with per-stage timings in the
         ``Server-Timing`` header. See SERVING.md for the full contract."""
-        ranker = _ranker(request)
+        _ranker(request)
         check_content_type(request.headers.get("content-type"))
+        check_content_encoding(request.headers.get("content-encoding"))
         body = await _read_body(request, request.app.state.settings.max_body_bytes)
+        rollout: Rollout = request.app.state.rollout
         try:
-            outcome = ranker.rank_body(body)
+            outcome, after = rollout.rank(body, request.headers.get(USER_HEADER))
         except ModelFailure as failure:
-            request.app.state.metrics.model_errors += 1
+            request.app.state.metrics.model_error()
             logger.exception("%s", failure)  # the traceback shows the model's own exception
             cause = type(failure.__cause__).__name__
             raise ApiError(
@@ -162,11 +165,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "nothing was ranked. Retry, or fall back to your own ordering",
                 headers=RETRY_AFTER,
             ) from None
-        request.app.state.metrics.observe_rank(outcome)
         return Response(
             outcome.body,
             media_type=JSON,
             headers={"Server-Timing": outcome.timings.server_timing()},
+            background=after,  # drift window, shadow scoring: after the response is sent
         )
 
     @app.get("/health", response_model=HealthResponse, summary="Liveness: the process answers")
@@ -234,6 +237,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(ModelLifespan, fastapi_app=app, settings=settings)
+    # inside the metrics middleware, so the 503s and 408s it answers are counted
+    app.add_middleware(EdgeMiddleware, settings=settings.edge if settings else None)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
 

@@ -17,20 +17,30 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from serving.config import MAX_POSTS
 from serving.schemas import ErrorBody, ErrorDetail
 
 logger = logging.getLogger("feedrank.serving")
+edge_logger = logging.getLogger("uvicorn.error")  # one line per event, in uvicorn's format
 
 MAX_DETAILS: Final = 50
 MAX_INPUT_CHARS: Final = 80
 
 ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     400: {"model": ErrorBody, "description": "Body is empty, not JSON, or not UTF-8."},
+    408: {
+        "model": ErrorBody,
+        "description": "`request_timeout`: the body did not arrive within the body timeout.",
+    },
     413: {"model": ErrorBody, "description": "Body larger than the configured limit."},
-    415: {"model": ErrorBody, "description": "Content-Type is not application/json."},
+    415: {
+        "model": ErrorBody,
+        "description": "Content-Type is not application/json, or the body is compressed "
+        "(any Content-Encoding but identity).",
+    },
     422: {
         "model": ErrorBody,
         "description": f"Valid JSON that breaks the contract: not 1-{MAX_POSTS} posts, missing, "
@@ -39,10 +49,19 @@ ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     503: {
         "model": ErrorBody,
         "description": "`not_ready`: the model is not loaded yet (the service is starting). "
-        "`model_error`: the model raised on valid posts; nothing was ranked. Both carry "
-        "`Retry-After`; the request is safe to retry, on this replica or another.",
+        "`model_error`: the model raised on valid posts; nothing was ranked. `overloaded`: "
+        "too many requests in flight. All carry `Retry-After`; the request is safe to retry, "
+        "on this replica or another.",
     },
 }
+
+
+class TruncatedValidationError(RequestValidationError):
+    """The first errors of a body with ``total`` of them, the rest never built (see parsing)."""
+
+    def __init__(self, errors: Sequence[Any], total: int) -> None:
+        super().__init__(errors)
+        self.total = total
 
 
 class ApiError(Exception):
@@ -71,13 +90,17 @@ def error_response(
     details: Sequence[ErrorDetail] = (),
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    body = ErrorBody(status=status, error=error, message=message, details=list(details))
     return Response(
-        orjson.dumps(body.model_dump()),
+        error_json(status, error, message, details),
         status_code=status,
         media_type="application/json",
         headers=headers,
     )
+
+
+def error_json(status: int, error: str, message: str, details: Sequence[ErrorDetail] = ()) -> bytes:
+    body = ErrorBody(status=status, error=error, message=message, details=list(details))
+    return orjson.dumps(body.model_dump())
 
 
 def details_from_errors(errors: Iterable[Mapping[str, Any]]) -> list[ErrorDetail]:
@@ -124,8 +147,21 @@ def install_error_handlers(app: FastAPI) -> None:
         # a 256 KiB body can hold ~20,000 errors (unknown keys): describe only the first few,
         # or formatting the answer would take up to a second
         errors = exc.errors()
+        total = exc.total if isinstance(exc, TruncatedValidationError) else len(errors)
         details = details_from_errors(errors[:MAX_DETAILS])
-        return error_response(422, "validation_error", summarise(details, len(errors)), details)
+        return error_response(422, "validation_error", summarise(details, total), details)
+
+    async def on_client_disconnect(request: Request, _: Exception) -> Response:
+        # the client's doing, not a server error: one log line, no traceback, counted as 499
+        # (nginx's "client closed request"); the answer goes nowhere, /metrics records it
+        edge_logger.info(
+            "client closed the connection before sending all of %s %s (499)",
+            request.method,
+            request.url.path,
+        )
+        return error_response(
+            499, "client_closed_request", "the client closed the connection mid-request"
+        )
 
     async def on_http_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
@@ -139,6 +175,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(ClientDisconnect, on_client_disconnect)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)
 

@@ -1,140 +1,307 @@
-"""Prometheus metrics in the text exposition format, kept in process memory.
+"""Prometheus metrics with ``prometheus_client``: HTTP, per model version, shadow, drift.
 
-Hand-written rather than prometheus-client: a dozen metric families do not justify a dependency,
-and a single-threaded event loop updates them, so no locks are needed. Each uvicorn worker
-holds its own counters; the image runs one worker per container and scales by containers,
-which keeps a scrape equal to one process (see SERVING.md).
+The metric objects are created when the service starts (``Metrics.start``), not at import, so a
+bad ``PROMETHEUS_MULTIPROC_DIR`` stops start-up with one line. With that variable unset (the
+image's default: one worker per container) every value lives in process memory and the
+process collector adds CPU, memory and file descriptors. With it set, each worker writes its
+values to memory-mapped files in that directory and a scrape of any worker aggregates them all:
+counters and histograms are summed, drift gauges report the most recently computed value, and
+per-process metrics are left out (see SERVING.md, which also says how to mount the directory
+in a read-only container).
 """
 
 from __future__ import annotations
 
-import bisect
 import os
 import resource
 import time
-from collections import Counter
-from dataclasses import dataclass, field
-from typing import Final
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Final
 
+import numpy as np
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    Summary,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bundle.drift import DriftWindow
+from serving.config import ConfigError
 from serving.model import STAGES, RankOutcome
 
 LATENCY_BUCKETS: Final = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 )  # fmt: skip
-CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+SCORE_BUCKETS: Final = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+DIFFERENCE_BUCKETS: Final = (-0.2, -0.1, -0.05, -0.02, -0.01, 0.0, 0.01, 0.02, 0.05, 0.1, 0.2)
+TAU_BUCKETS: Final = (-0.5, 0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+CONTENT_TYPE: Final = CONTENT_TYPE_PLAIN_0_0_4
 UNMATCHED_ROUTE: Final = "unmatched"
-_LABEL_ESCAPES: Final = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
-_PAGE_BYTES: Final = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+# the last 5,000 posts: PSI's small-sample bias is about (bins - 1) / posts, 0.002 here
+DRIFT_WINDOW_POSTS: Final = 5_000
+DRIFT_REFRESH_REQUESTS: Final = 100
 
 
-@dataclass
-class Histogram:
-    """Cumulative-bucket histogram with Prometheus semantics (``le`` upper bounds)."""
-
-    buckets: tuple[float, ...] = LATENCY_BUCKETS
-    counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
-    total: float = 0.0
-    count: int = 0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.buckets, value)] += 1
-        self.total += value
-        self.count += 1
-
-
-@dataclass
-class Metrics:
-    """Every number /metrics exposes."""
-
-    requests: Counter[tuple[str, str, str]] = field(default_factory=Counter)
-    latency: dict[str, Histogram] = field(default_factory=dict)
-    stage_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
-    ranked_requests: int = 0
-    posts_scored: int = 0
-    unknown_subreddit_posts: int = 0
-    model_errors: int = 0
-    model_version: str | None = None
-    model_family: str | None = None
-
-    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests[(route, method, str(status))] += 1
-        histogram = self.latency.get(route)
-        if histogram is None:
-            histogram = self.latency[route] = Histogram()
-        histogram.observe(seconds)
-
-    def observe_rank(self, outcome: RankOutcome) -> None:
-        self.ranked_requests += 1
-        self.posts_scored += outcome.n_posts
-        self.unknown_subreddit_posts += outcome.n_unknown_subreddits
-        for stage, seconds in outcome.timings.as_dict().items():
-            self.stage_seconds[stage] += seconds
-
-    def render(self) -> str:
-        lines: list[str] = []
-
-        def family(name: str, kind: str, help_text: str) -> None:
-            lines.extend((f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"))
-
-        family("feedrank_http_requests_total", "counter", "HTTP requests by route and status.")
-        for (route, method, status), count in sorted(self.requests.items()):
-            labels = _labels(route=route, method=method, status=status)
-            lines.append(f"feedrank_http_requests_total{labels} {count}")
-
-        name = "feedrank_http_request_duration_seconds"
-        family(name, "histogram", "Time from request start to the end of the response.")
-        for route, histogram in sorted(self.latency.items()):
-            cumulative = 0
-            bounds = [*(f"{b:g}" for b in histogram.buckets), "+Inf"]
-            for bound, count in zip(bounds, histogram.counts, strict=True):
-                cumulative += count
-                lines.append(f"{name}_bucket{_labels(route=route, le=bound)} {cumulative}")
-            lines.append(f"{name}_sum{_labels(route=route)} {histogram.total:.9f}")
-            lines.append(f"{name}_count{_labels(route=route)} {histogram.count}")
-
-        name = "feedrank_rank_stage_seconds"
-        family(name, "summary", "Time spent per /rank stage (sum over successful requests).")
-        for stage, seconds in self.stage_seconds.items():
-            lines.append(f"{name}_sum{_labels(stage=stage)} {seconds:.9f}")
-            lines.append(f"{name}_count{_labels(stage=stage)} {self.ranked_requests}")
-
-        family("feedrank_posts_scored_total", "counter", "Posts scored by /rank.")
-        lines.append(f"feedrank_posts_scored_total {self.posts_scored}")
-        family(
-            "feedrank_unknown_subreddit_posts_total",
-            "counter",
-            "Posts scored with the unknown-subreddit fallback.",
+def multiprocess_dir(environ: Mapping[str, str] = os.environ) -> Path | None:
+    """``$PROMETHEUS_MULTIPROC_DIR`` if set; raises ``ConfigError`` unless it is writable."""
+    raw = environ.get(MULTIPROC_ENV)
+    if not raw:
+        return None
+    path = Path(raw)
+    if not path.is_dir() or not os.access(path, os.W_OK):
+        raise ConfigError(
+            f"{MULTIPROC_ENV}={raw!r} must be an existing writable directory, emptied before "
+            "the server starts (in a read-only container: a tmpfs mount)"
         )
-        lines.append(f"feedrank_unknown_subreddit_posts_total {self.unknown_subreddit_posts}")
-        family(
-            "feedrank_model_errors_total",
-            "counter",
+    return path
+
+
+class _PeakMemory(Collector):
+    """``process_max_resident_memory_bytes``, which the process collector lacks."""
+
+    def collect(self) -> Iterable[Metric]:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+        yield GaugeMetricFamily(
+            "process_max_resident_memory_bytes", "Peak resident memory (RSS).", value=peak
+        )
+
+
+class _Series:
+    """Every metric family, registered in one registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        def counter(name: str, text: str, labels: tuple[str, ...] = ()) -> Counter:
+            return Counter(name, text, labels, registry=registry)
+
+        def histogram(name: str, text: str, buckets: tuple[float, ...], *labels: str) -> Histogram:
+            return Histogram(name, text, labels, registry=registry, buckets=buckets)
+
+        def gauge(name: str, text: str, labels: tuple[str, ...], mode: Any) -> Gauge:
+            return Gauge(name, text, labels, registry=registry, multiprocess_mode=mode)
+
+        self.requests = counter(
+            "feedrank_http_requests",
+            "HTTP requests by route and status.",
+            ("route", "method", "status"),
+        )
+        self.latency = histogram(
+            "feedrank_http_request_duration_seconds",
+            "Time from request start to the last byte of the response.",
+            LATENCY_BUCKETS,
+            "route",
+        )
+        self.stages = Summary(
+            "feedrank_rank_stage_seconds",
+            "Time spent per /rank stage (successful requests).",
+            ("stage",),
+            registry=registry,
+        )
+        self.posts = counter("feedrank_posts_scored", "Posts scored by /rank.")
+        self.unknown = counter(
+            "feedrank_unknown_subreddit_posts", "Posts scored with the unknown-subreddit fallback."
+        )
+        self.model_errors = counter(
+            "feedrank_model_errors",
             "/rank requests answered 503 model_error because the model raised on valid posts.",
         )
-        lines.append(f"feedrank_model_errors_total {self.model_errors}")
-        family("process_cpu_seconds_total", "counter", "User + system CPU time of this process.")
-        lines.append(f"process_cpu_seconds_total {time.process_time():.6f}")
-        family("process_max_resident_memory_bytes", "gauge", "Peak resident memory (RSS).")
-        peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-        lines.append(f"process_max_resident_memory_bytes {peak_rss}")
-        rss, open_fds = _current_rss_bytes(), _open_fds()
-        if rss is not None:
-            family("process_resident_memory_bytes", "gauge", "Resident memory (RSS) now.")
-            lines.append(f"process_resident_memory_bytes {rss}")
-        if open_fds is not None:
-            family("process_open_fds", "gauge", "Open file descriptors (sockets included).")
-            lines.append(f"process_open_fds {open_fds}")
-        family("feedrank_model_info", "gauge", "The loaded model (1 while it is serving).")
-        if self.model_version is not None:
-            labels = _labels(version=self.model_version, family=self.model_family or "")
-            lines.append(f"feedrank_model_info{labels} 1")
-        return "\n".join(lines) + "\n"
+        self.model_info = gauge(
+            "feedrank_model_info",
+            "The champion model (1 while it serves).",
+            ("version", "family"),
+            "max",
+        )
+        self.rollout_info = gauge(
+            "feedrank_rollout_info",
+            "The challenger, its mode and share (absent without a challenger).",
+            ("mode", "champion", "challenger", "share"),
+            "max",
+        )
+        self.ranked = counter(
+            "feedrank_rank_requests",
+            "/rank responses by the model that ranked them.",
+            ("version", "role"),
+        )
+        self.rank_seconds = histogram(
+            "feedrank_rank_model_seconds",
+            "In-process time of a ranked request (validate to serialise), by model version.",
+            LATENCY_BUCKETS,
+            "version",
+        )
+        self.scores = histogram(
+            "feedrank_predicted_score",
+            "Predicted P(engaged) per post, by model version.",
+            SCORE_BUCKETS,
+            "version",
+        )
+        self.shadow = counter(
+            "feedrank_shadow_requests", "Requests the challenger scored in shadow.", ("version",)
+        )
+        self.shadow_difference = histogram(
+            "feedrank_shadow_score_difference",
+            "Challenger minus champion score, per post of a shadowed request.",
+            DIFFERENCE_BUCKETS,
+            "version",
+        )
+        self.shadow_tau = histogram(
+            "feedrank_shadow_kendall_tau",
+            "Kendall tau-b between the champion's and the challenger's order, per request.",
+            TAU_BUCKETS,
+            "version",
+        )
+        self.shadow_seconds = histogram(
+            "feedrank_shadow_seconds",
+            "Time the challenger took to score a shadowed request (after the response).",
+            LATENCY_BUCKETS,
+            "version",
+        )
+        self.challenger_errors = counter(
+            "feedrank_challenger_errors",
+            "Challenger failures; the champion's response is unaffected.",
+            ("version", "mode"),
+        )
+        self.psi = gauge(
+            "feedrank_drift_psi",
+            "Population stability index of recent posts against the training data.",
+            ("version", "field"),
+            "mostrecent",
+        )
+        self.window = gauge(
+            "feedrank_drift_window_posts", "Posts in the drift window.", ("version",), "mostrecent"
+        )
+        self.mean_score = gauge(
+            "feedrank_drift_mean_predicted_score",
+            "Mean predicted score over the drift window.",
+            ("version",),
+            "mostrecent",
+        )
+        self.reference_mean = gauge(
+            "feedrank_drift_reference_mean_score",
+            "Mean predicted score on the training data.",
+            ("version",),
+            "max",
+        )
+
+
+class Metrics:
+    """What /metrics exposes; ``start`` creates the series once the models are loaded."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.series: _Series | None = None
+        self.multiprocess: Path | None = None
+        self._stages: dict[str, Any] = {}
+        self.drift: dict[str, DriftWindow] = {}
+        self._since_refresh: dict[str, int] = {}
+
+    def start(self, environ: Mapping[str, str] = os.environ) -> None:
+        """Creates the series (raises ``ConfigError`` for a bad multiprocess directory)."""
+        if self.series is not None:
+            return
+        self.multiprocess = multiprocess_dir(environ)
+        if self.multiprocess is None:
+            ProcessCollector(registry=self.registry)
+            self.registry.register(_PeakMemory())
+        self.series = _Series(self.registry)
+        self._stages = {stage: self.series.stages.labels(stage) for stage in STAGES}
+
+    @property
+    def s(self) -> _Series:
+        if self.series is None:
+            raise RuntimeError("Metrics.start() has not run")
+        return self.series
+
+    def watch_drift(self, version: str, reference: Mapping[str, Any] | None) -> None:
+        """Starts a drift window for a model that ranks requests (a bundle saved before drift
+        references existed has none, and gets no drift gauges)."""
+        if reference is not None:
+            self.drift[version] = DriftWindow(reference, DRIFT_WINDOW_POSTS)
+            self._since_refresh[version] = 0
+            self.s.reference_mean.labels(version).set(self.drift[version].reference_mean)
+
+    def model_error(self) -> None:
+        self.s.model_errors.inc()
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        if self.series is None:  # a request before start-up finished: nothing to count yet
+            return
+        self.series.requests.labels(route, method, str(status)).inc()
+        self.series.latency.labels(route).observe(seconds)
+
+    def observe_rank(self, outcome: RankOutcome, version: str, role: str) -> None:
+        """Counts a ranked request; cheap, on the request path."""
+        s = self.s
+        s.posts.inc(outcome.n_posts)
+        if outcome.n_unknown_subreddits:
+            s.unknown.inc(outcome.n_unknown_subreddits)
+        total = 0.0
+        for stage, seconds in outcome.timings.as_dict().items():
+            self._stages[stage].observe(seconds)
+            total += seconds
+        s.ranked.labels(version, role).inc()
+        s.rank_seconds.labels(version).observe(total)
+
+    def observe_scores(self, version: str, outcome: RankOutcome) -> None:
+        """Score histogram and drift window; runs after the response is sent."""
+        histogram = self.s.scores.labels(version)
+        for score in outcome.scores.tolist():
+            histogram.observe(score)
+        window = self.drift.get(version)
+        if window is not None:
+            window.add(outcome.columns, outcome.scores)
+            self._since_refresh[version] += 1
+            if self._since_refresh[version] >= DRIFT_REFRESH_REQUESTS:
+                self.refresh_drift()
+
+    def observe_shadow(
+        self, version: str, champion: np.ndarray, challenger: np.ndarray, tau: float, seconds: float
+    ) -> None:
+        s = self.s
+        s.shadow.labels(version).inc()
+        s.shadow_seconds.labels(version).observe(seconds)
+        difference = s.shadow_difference.labels(version)
+        for value in (challenger - champion).tolist():
+            difference.observe(value)
+        if np.isfinite(tau):
+            s.shadow_tau.labels(version).observe(tau)
+
+    def refresh_drift(self) -> None:
+        """Recomputes PSI and the mean score of every drift window into the gauges."""
+        for version, window in self.drift.items():
+            for name, value in window.psi().items():
+                self.s.psi.labels(version, name).set(value)
+            self.s.window.labels(version).set(window.filled)
+            self.s.mean_score.labels(version).set(window.mean_score())
+            self._since_refresh[version] = 0
+
+    def render(self) -> bytes:
+        if self.series is None:
+            return b""
+        self.refresh_drift()
+        if self.multiprocess is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        collector = multiprocess.MultiProcessCollector
+        collector(registry, path=str(self.multiprocess))  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
 
 
 class MetricsMiddleware:
-    """Pure ASGI middleware (no per-request task or body copy) timing every HTTP request."""
+    """Pure ASGI middleware (no per-request task or body copy) timing every HTTP request.
+
+    The duration ends at the response's last byte, so work scheduled after the response (shadow
+    scoring, the drift window) is not counted as request latency.
+    """
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -146,39 +313,27 @@ class MetricsMiddleware:
             return
         start = time.perf_counter()
         status = 500
+        recorded = False
 
-        async def send_and_record(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_record)
-        finally:
+        def record() -> None:
+            nonlocal recorded
+            recorded = True
             route = scope.get("route")
             template = getattr(route, "path", None) or UNMATCHED_ROUTE
             self.metrics.observe_request(
                 str(template), scope["method"], status, time.perf_counter() - start
             )
 
+        async def send_and_record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                record()
 
-def _current_rss_bytes() -> int | None:
-    """RSS from /proc (Linux); the soak test reads it to show memory stays flat."""
-    try:
-        with open("/proc/self/statm", "rb") as handle:
-            return int(handle.read().split()[1]) * _PAGE_BYTES
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _open_fds() -> int | None:
-    try:
-        return len(os.listdir("/proc/self/fd"))
-    except OSError:
-        return None
-
-
-def _labels(**labels: str) -> str:
-    pairs = (f'{key}="{value.translate(_LABEL_ESCAPES)}"' for key, value in labels.items())
-    return "{" + ",".join(pairs) + "}"
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            if not recorded:
+                record()

@@ -19,11 +19,11 @@ import orjson
 import sklearn
 from pydantic import TypeAdapter
 
+from bundle.store import LoadedModel, ModelLoadError, check_model, load_model
 from features.schema import CATEGORY_COLUMN, ID_COLUMN, INPUT_COLUMNS, TEXT_COLUMN
 from serving.config import MAX_POSTS
 from serving.parsing import parse_posts
 from serving.schemas import ModelInfo, PostIn
-from training.artifacts import LoadedModel, ModelLoadError, check_model, load_model
 
 STAGES: Final = ("validate", "featurise", "predict", "serialise")
 _OBJECT_COLUMNS: Final = frozenset({TEXT_COLUMN, CATEGORY_COLUMN})
@@ -54,12 +54,18 @@ class StageTimings:
 
 @dataclass(frozen=True)
 class RankOutcome:
-    """A serialised /rank response and what it took to produce it."""
+    """A serialised /rank response and what it took to produce it.
+
+    ``columns`` and ``scores`` (request order) feed the drift window and shadow scoring, which
+    run after the response is sent (``serving.rollout``).
+    """
 
     body: bytes
     timings: StageTimings
     n_posts: int
     n_unknown_subreddits: int
+    columns: dict[str, np.ndarray]
+    scores: np.ndarray
 
 
 class ModelFailure(RuntimeError):
@@ -131,6 +137,8 @@ class Ranker:
             ),
             n_posts=len(posts),
             n_unknown_subreddits=int(unknown.sum()),
+            columns=columns,
+            scores=scores,
         )
 
     def self_check(self) -> bool:

@@ -13,10 +13,10 @@ import statistics
 import sys
 from pathlib import Path
 
+from bundle.store import ModelLoadError
 from serving.config import Settings
 from serving.model import STAGES, Ranker
 from serving.payloads import DEFAULT_DATA, load_posts, slate_body
-from training.artifacts import ModelLoadError
 
 SLATE_SIZES = (1, 10, 20)
 WARMUP = 50

@@ -126,6 +126,15 @@ class RankRequest(BaseModel):
     model_config = ConfigDict(**STRICT, json_schema_extra={"examples": [{"posts": EXAMPLE_POSTS}]})
 
     posts: Posts
+    user_id: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=256,
+            description="Optional: who the feed is for. Assigns the A/B arm when a challenger "
+            "runs in ab mode (the `X-User-Id` header takes precedence); see SERVING.md.",
+        ),
+    ] = None
 
 
 class RankedPost(BaseModel):

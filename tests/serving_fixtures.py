@@ -15,40 +15,51 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from bundle.scoring import Family, RankingModel
+from bundle.store import bundle_metadata, save_model
 from features.io import read_posts_csv
 from features.pipeline import ALL_GROUPS, FeatureConfig, FeaturePipeline
 from features.schema import LABEL_COLUMN, take
 from serving.app import create_app
 from serving.config import Settings
 from serving.payloads import Post, load_posts
-from training.artifacts import save_model, self_check_payload
-from training.models import PlattCalibrator, RankingModel, fit_logistic
+from training.models import fit_family, fit_platt
 
 from .api_helpers import MODEL_VERSION
 
 TRAIN_ROWS = 10_000
 
 
-@pytest.fixture(scope="session")
-def api_model_dir(canonical_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A logistic model on all feature groups, saved like the training CLI saves one."""
+def train_fixture_bundle(canonical_csv: Path, family: Family, model_dir: Path) -> Path:
+    """A bundle of ``family`` on every feature group, saved like the training CLI saves one."""
     posts = take(read_posts_csv(canonical_csv), np.arange(TRAIN_ROWS))
     y = posts.pop(LABEL_COLUMN)
     pipeline = FeaturePipeline(FeatureConfig(groups=ALL_GROUPS))
     matrix = pipeline.fit_transform(posts, y)
-    estimator = fit_logistic(matrix, y, seed=0)
-    calibrator = PlattCalibrator.fit(estimator.decision_function(matrix), y)
-    model = RankingModel("logistic", pipeline, estimator, calibrator)
-    model_dir = tmp_path_factory.mktemp("api-model") / "models"
-    metadata = {
-        "model_version": MODEL_VERSION,
-        "family": "logistic",
-        "feature_names": list(pipeline.feature_names),
-        "self_check": self_check_payload(take(posts, np.arange(5)), model),
-        "metrics": {"note": "test fixture"},
-    }
+    estimator = fit_family(family, matrix, y, seed=0)
+    calibrator = fit_platt(estimator.decision_function(matrix), y)
+    model = RankingModel(family, pipeline, estimator, calibrator)
+    metadata = bundle_metadata(
+        model, MODEL_VERSION, take(posts, np.arange(5)), metrics={"note": "test fixture"}
+    )
     save_model(model, metadata, model_dir)
     return model_dir
+
+
+@pytest.fixture(scope="session")
+def api_model_dir(canonical_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The logistic fixture bundle the API tests serve."""
+    return train_fixture_bundle(
+        canonical_csv, "logistic", tmp_path_factory.mktemp("api-model") / "models"
+    )
+
+
+@pytest.fixture(scope="session")
+def lightgbm_model_dir(canonical_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A LightGBM bundle on every group: the other family training can deploy."""
+    return train_fixture_bundle(
+        canonical_csv, "lightgbm", tmp_path_factory.mktemp("lightgbm-model") / "models"
+    )
 
 
 @pytest.fixture(scope="session")

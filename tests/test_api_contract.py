@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from bundle.store import load_model
 from serving.app import create_app
 from serving.config import Settings
 from serving.model import posts_to_columns
 from serving.schemas import ErrorBody, PostIn, RankResponse
-from training.artifacts import load_model
 
 from .api_helpers import MODEL_VERSION, rank
 
@@ -105,9 +105,9 @@ def test_health_ready_model_metrics(api_client: TestClient) -> None:
     metrics = api_client.get("/metrics")
     assert metrics.headers["content-type"].startswith("text/plain; version=0.0.4")
     text = metrics.text
-    assert f'feedrank_model_info{{version="{MODEL_VERSION}",family="logistic"}} 1' in text
-    assert 'feedrank_http_requests_total{route="/health",method="GET",status="200"}' in text
-    assert 'feedrank_http_request_duration_seconds_bucket{route="/health",le="+Inf"}' in text
+    assert f'feedrank_model_info{{family="logistic",version="{MODEL_VERSION}"}} 1' in text
+    assert 'feedrank_http_requests_total{method="GET",route="/health",status="200"}' in text
+    assert 'feedrank_http_request_duration_seconds_bucket{le="+Inf",route="/health"}' in text
     assert 'feedrank_rank_stage_seconds_sum{stage="featurise"}' in text
 
 

@@ -1,5 +1,6 @@
 """No training-serving skew: 1,000 posts scored through HTTP in slates of 20 get the same
-scores as the offline batch CLI ``python -m training.predict`` (within 1e-9)."""
+scores as the offline batch CLI ``python -m training.predict`` (within 1e-9), for a bundle of
+each family training can deploy (logistic and LightGBM, every feature group)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
+
+from serving.app import create_app
+from serving.config import Settings
 
 from .api_helpers import rank
 
-pytest_plugins = ["tests.serving_fixtures"]  # its fixtures: api_client, api_model_dir, api_posts
+# its fixtures: api_model_dir, lightgbm_model_dir, api_posts
+pytest_plugins = ["tests.serving_fixtures"]
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = 1_000
@@ -21,12 +27,17 @@ SLATE = 20
 TOLERANCE = 1e-9
 
 
+@pytest.mark.parametrize(
+    ("bundle", "family"), [("api_model_dir", "logistic"), ("lightgbm_model_dir", "lightgbm")]
+)
 def test_http_scores_equal_batch_cli_scores(
-    api_client: TestClient,
-    api_model_dir: Path,
+    bundle: str,
+    family: str,
     api_posts: list[dict[str, Any]],
     tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
+    model_dir: Path = request.getfixturevalue(bundle)
     posts = api_posts[:ROWS]
     source, scored = tmp_path / "posts.csv", tmp_path / "scored.csv"
     with source.open("w", newline="") as handle:
@@ -35,7 +46,7 @@ def test_http_scores_equal_batch_cli_scores(
         writer.writerows(posts)
     subprocess.run(
         [sys.executable, "-m", "training.predict", "--input", str(source), "--output", str(scored),
-         "--model-dir", str(api_model_dir)],
+         "--model-dir", str(model_dir)],
         cwd=ROOT, check=True, timeout=120,
     )  # fmt: skip
     with scored.open(newline="") as handle:
@@ -44,9 +55,11 @@ def test_http_scores_equal_batch_cli_scores(
         }
 
     served: dict[int, float] = {}
-    for start in range(0, ROWS, SLATE):
-        for item in rank(api_client, {"posts": posts[start : start + SLATE]})["ranked"]:
-            served[item["post_id"]] = item["score"]
+    with TestClient(create_app(Settings(model_dir=model_dir))) as client:
+        assert client.get("/model").json()["family"] == family
+        for start in range(0, ROWS, SLATE):
+            for item in rank(client, {"posts": posts[start : start + SLATE]})["ranked"]:
+                served[item["post_id"]] = item["score"]
 
     assert served.keys() == offline.keys()
     worst = max(abs(served[post_id] - offline[post_id]) for post_id in offline)

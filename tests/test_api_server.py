@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from training.artifacts import MODEL_DIR_ENV, MODEL_FILE
+from bundle.store import MODEL_DIR_ENV, MODEL_FILE
 
 from .api_helpers import MODEL_VERSION, free_port, wait_ready
 
@@ -69,7 +69,7 @@ def test_real_server_ranks_and_rejects(server_url: str, api_posts: list[dict[str
         )
         assert huge.status_code == 413
         metrics = client.get("/metrics").text
-        assert 'feedrank_http_requests_total{route="/rank",method="POST",status="200"} 1' in metrics
+        assert 'feedrank_http_requests_total{method="POST",route="/rank",status="200"} 1' in metrics
 
 
 def _refusal(model_dir: Path) -> subprocess.CompletedProcess[str]:

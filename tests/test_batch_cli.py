@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 from pathlib import Path
@@ -10,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bundle.store import load_model
 from features.io import read_posts_csv
-from training.artifacts import load_model
 
 from .conftest import ROOT, TrainedArtifacts
 
@@ -64,6 +65,33 @@ def test_label_column_is_optional(
     )
     assert result.returncode == 0, result.stderr
     assert len(pd.read_csv(out)) == 500
+
+
+def test_input_columns_are_echoed_exactly_as_written(
+    trained_artifacts: TrainedArtifacts, tmp_path: Path
+) -> None:
+    """A float round trip would print 0.785 as 0.78500000000000003; the cells come back as
+    written (a title that looks like a number included), and only the new score is computed."""
+    header = "post_id,title,subreddit,score,num_comments,upvote_ratio,post_age_hours,author_karma"
+    rows = [
+        "7,why new thread,aww,120,40,0.785,2.50,5000",
+        "8,0.10,science,3,0,0.1,1e1,90",
+        '9,"best, worst",brand_new_sub,0,7,1,0.30000000000000004,12',
+    ]
+    source, out = tmp_path / "posts.csv", tmp_path / "scored.csv"
+    source.write_text("\n".join([header, *rows]) + "\n")
+    result = run_cli("--input", source, "--output", out, "--model-dir", trained_artifacts.model_dir)
+    assert result.returncode == 0, result.stderr
+    with source.open(newline="") as handle:
+        written = list(csv.reader(handle))
+    with out.open(newline="") as handle:
+        echoed = list(csv.reader(handle))
+    assert echoed[0] == [*written[0], "engagement_score", "unknown_subreddit"]
+    assert [row[: len(written[0])] for row in echoed] == written
+    expected = load_model(trained_artifacts.model_dir).model.predict_proba(read_posts_csv(source))
+    scores = [float(row[len(written[0])]) for row in echoed[1:]]
+    np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-15)
+    assert [row[-1] for row in echoed[1:]] == ["False", "False", "True"]
 
 
 @pytest.mark.parametrize(

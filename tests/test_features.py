@@ -80,9 +80,11 @@ def test_matrix_matches_feature_names_for_every_group_set() -> None:
 
 
 def test_invalid_configs_and_unfitted_use_fail() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="groups must be a non-empty subset"):
         FeatureConfig(groups=())
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ValueError, match="groups must be a non-empty subset"):
+        FeatureConfig(groups=("raw", "colour"))  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="transform called before fit"):
         FeaturePipeline(FeatureConfig()).transform(make_posts(5, seed=0)[0])
 
 

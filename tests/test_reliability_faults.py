@@ -24,16 +24,16 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from serving.app import create_app
-from serving.config import Settings
-from serving.model import Ranker
-from training.artifacts import (
+from bundle.store import (
     METADATA_FILE,
     MODEL_DIR_ENV,
     MODEL_FILE,
     ModelLoadError,
     sha256_file,
 )
+from serving.app import create_app
+from serving.config import Settings
+from serving.model import Ranker
 
 from .test_reliability_process import ROOT
 
@@ -90,11 +90,23 @@ BROKEN: dict[str, tuple[Callable[[Path], None], list[str]]] = {
     "bundle half-written": (lambda d: _truncate(d / MODEL_FILE), [MODEL_FILE, "does not match"]),
     "metadata half-written": (
         lambda d: _truncate(d / METADATA_FILE),
-        [METADATA_FILE, "not valid model metadata"],
+        [METADATA_FILE, "not valid JSON"],
     ),
     "metadata not an object": (
         lambda d: (d / METADATA_FILE).write_text("[1, 2]"),
-        [METADATA_FILE, "not valid model metadata"],
+        [METADATA_FILE, "holds a JSON list, not an object"],
+    ),
+    "metadata key missing": (
+        _edit_metadata(lambda m: m.pop("package_versions")),
+        [METADATA_FILE, "has no 'package_versions' key"],
+    ),
+    "metadata nested absurdly": (
+        lambda d: (d / METADATA_FILE).write_text("[" * 100_000 + "]" * 100_000),
+        [METADATA_FILE, "nests 100000 levels deep", "limit of 32"],
+    ),
+    "metadata oversized": (
+        _edit_metadata(lambda m: m.update(padding="x" * (2 << 20))),
+        [METADATA_FILE, "over the 1,048,576-byte limit"],
     ),
     "checksum missing": (
         _edit_metadata(lambda m: m.pop("model_sha256")),
@@ -123,9 +135,18 @@ BROKEN: dict[str, tuple[Callable[[Path], None], list[str]]] = {
         _edit_metadata(lambda m: m["self_check"].pop("posts")),
         ["malformed self_check"],
     ),
+    "self-check empty": (
+        _edit_metadata(lambda m: m.update(self_check={"posts": [], "scores": []})),
+        ["empty self_check"],
+    ),
 }
 # checked end to end through real processes (the rest in process: same code path, less CPU)
-IN_A_REAL_PROCESS = ("metadata half-written", "bundle from another run", "features disagree")
+IN_A_REAL_PROCESS = (
+    "metadata half-written",
+    "metadata nested absurdly",
+    "bundle from another run",
+    "features disagree",
+)
 BAD_ENV = {"FEEDRANK_MAX_BODY_BYTES": ("12", ["FEEDRANK_MAX_BODY_BYTES='12'", ">= 1024"])}
 
 
@@ -149,6 +170,20 @@ def test_broken_model_dir_is_one_line_naming_path_and_problem(
     for needle in BROKEN[case][1]:
         assert needle in message
     assert str(model_dir) in message
+
+
+def test_bundle_from_other_package_versions_warns_once_naming_both(
+    api_model_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    model_dir = tmp_path / "models"
+    shutil.copytree(api_model_dir, model_dir)
+    _edit_metadata(lambda m: m["package_versions"].update(numpy="0.0.1"))(model_dir)
+    with caplog.at_level("WARNING", logger="feedrank.bundle"):
+        Ranker.load(model_dir)  # the self-check still passes: a warning, not a refusal
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1, warnings
+    assert f"numpy 0.0.1 (installed {np.__version__})" in warnings[0]
+    assert str(model_dir / METADATA_FILE) in warnings[0]
 
 
 @pytest.fixture(scope="module")
@@ -236,7 +271,7 @@ def test_model_that_raises_is_503_and_pulls_the_replica_out_of_rotation(
     assert response.headers["retry-after"] == "1"
     assert "secret internal detail" in caplog.text  # the traceback is in the log
     assert _metric(app_client, "feedrank_model_errors_total") == 1
-    assert 'feedrank_http_requests_total{route="/rank",method="POST",status="503"} 1' in (
+    assert 'feedrank_http_requests_total{method="POST",route="/rank",status="503"} 1' in (
         app_client.get("/metrics").text
     )
     # the self-check fails too: /ready turns 503 so a load balancer stops sending traffic,

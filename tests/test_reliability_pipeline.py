@@ -28,10 +28,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bundle.store import ModelLoadError, load_model, save_model
 from features.schema import SchemaError
 from scripts.check_dataset import check
 from training import predict as batch_cli
-from training.artifacts import ModelLoadError, load_model, save_model
 from training.data import Dataset, Split
 from training.results import TRAINING, TRAINING_METRICS, write_metrics
 from training.train import PREDICTIONS, _write_predictions

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from training.artifacts import MODEL_DIR_ENV
+from bundle.store import MODEL_DIR_ENV
 
 from .api_helpers import free_port, wait_ready
 

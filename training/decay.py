@@ -21,11 +21,12 @@ from typing import Any, Final, Literal
 import numpy as np
 import statsmodels.api as sm
 
+from bundle.scoring import sigmoid
 from features.schema import Posts
 from features.transforms import DecayForm, DecaySpec
 from training import metrics
 from training.data import cv_folds
-from training.models import fit_logistic, sigmoid
+from training.models import fit_logistic
 
 Placement = Literal["feature", "odds"]
 EXPONENTIAL_TAUS_HOURS: Final = (3.0, 6.0, 12.0, 24.0, 48.0, 96.0, 192.0, 384.0)

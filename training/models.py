@@ -1,24 +1,19 @@
-"""Model families, the probability calibrator and the deployable ``RankingModel`` bundle.
+"""Fitting the model families and the Platt calibrator.
 
-Fitted estimators are reduced to what prediction needs (coefficients, a LightGBM booster), so
-scoring a 20-post request is a few NumPy operations rather than scikit-learn's per-call checks.
+Each fit returns the lean scoring object of ``bundle.scoring`` (coefficients, a booster), so
+what training saves is exactly what serving loads, without the training code.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Final, Literal, Protocol
+from typing import Final
 
 import lightgbm as lgb
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
-from features.pipeline import FeaturePipeline
-from features.schema import Posts
-
-Family = Literal["logistic", "lightgbm"]
-FAMILIES: Final[tuple[Family, ...]] = ("logistic", "lightgbm")
+from bundle.scoring import Estimator, Family, LightGBMModel, LogisticModel, PlattCalibrator
 
 LOGISTIC_C: Final = 1.0
 LIGHTGBM_PARAMS: Final = {
@@ -38,46 +33,6 @@ LIGHTGBM_PARAMS: Final = {
 LIGHTGBM_MAX_ROUNDS: Final = 2000
 LIGHTGBM_PATIENCE: Final = 100
 EARLY_STOPPING_FRACTION: Final = 0.1
-
-
-class Estimator(Protocol):
-    """Anything that maps a feature matrix to uncalibrated log-odds."""
-
-    def decision_function(self, matrix: np.ndarray) -> np.ndarray: ...
-
-
-@dataclass(frozen=True)
-class LogisticModel:
-    """L2-regularised logistic regression on standardised features."""
-
-    mean: np.ndarray
-    scale: np.ndarray
-    coef: np.ndarray
-    intercept: float
-
-    def decision_function(self, matrix: np.ndarray) -> np.ndarray:
-        result: np.ndarray = ((matrix - self.mean) / self.scale) @ self.coef + self.intercept
-        return result
-
-    def raw_coefficients(self) -> np.ndarray:
-        """Coefficients per unit of each unscaled feature."""
-        result: np.ndarray = self.coef / self.scale
-        return result
-
-
-@dataclass(frozen=True)
-class LightGBMModel:
-    """A gradient-boosted tree ensemble, early-stopped on rows it was not fitted on."""
-
-    booster: lgb.Booster
-    best_iteration: int
-
-    def decision_function(self, matrix: np.ndarray) -> np.ndarray:
-        # one thread: OpenMP start-up dominates on 20 rows and oversubscribes web workers
-        result = self.booster.predict(
-            matrix, raw_score=True, num_iteration=self.best_iteration, num_threads=1
-        )
-        return np.asarray(result, dtype=np.float64)
 
 
 def fit_logistic(matrix: np.ndarray, y: np.ndarray, seed: int) -> LogisticModel:
@@ -115,42 +70,7 @@ def fit_family(family: Family, matrix: np.ndarray, y: np.ndarray, seed: int) -> 
     return fit_lightgbm(matrix, y, seed)
 
 
-def sigmoid(log_odds: np.ndarray) -> np.ndarray:
-    result: np.ndarray = 0.5 * (1.0 + np.tanh(0.5 * log_odds))
-    return result
-
-
-@dataclass(frozen=True)
-class PlattCalibrator:
-    """sigmoid(slope * log_odds + intercept), fitted on a calibration split.
-
-    Platt scaling is strictly increasing, so calibrating never reorders a slate: AUC and NDCG
-    are unchanged and only the probabilities move.
-    """
-
-    slope: float
-    intercept: float
-
-    @classmethod
-    def fit(cls, log_odds: np.ndarray, y: np.ndarray) -> PlattCalibrator:
-        fitted = LogisticRegression(C=1e6, max_iter=1000).fit(log_odds.reshape(-1, 1), y)
-        return cls(float(fitted.coef_[0, 0]), float(fitted.intercept_[0]))
-
-    def __call__(self, log_odds: np.ndarray) -> np.ndarray:
-        return sigmoid(self.slope * log_odds + self.intercept)
-
-
-@dataclass(frozen=True)
-class RankingModel:
-    """Feature pipeline + estimator + calibrator: posts in, calibrated P(engaged) out."""
-
-    family: Family
-    features: FeaturePipeline
-    estimator: Estimator
-    calibrator: PlattCalibrator
-
-    def log_odds(self, posts: Posts) -> np.ndarray:
-        return self.estimator.decision_function(self.features.transform(posts))
-
-    def predict_proba(self, posts: Posts) -> np.ndarray:
-        return self.calibrator(self.log_odds(posts))
+def fit_platt(log_odds: np.ndarray, y: np.ndarray) -> PlattCalibrator:
+    """Fits Platt scaling (an almost unregularised 1-D logistic regression) on held-out rows."""
+    fitted = LogisticRegression(C=1e6, max_iter=1000).fit(log_odds.reshape(-1, 1), y)
+    return PlattCalibrator(float(fitted.coef_[0, 0]), float(fitted.intercept_[0]))

@@ -13,12 +13,13 @@ from typing import Any
 
 import numpy as np
 
+from bundle.scoring import Family, sigmoid
 from features.pipeline import ALL_GROUPS, GROUP_FEATURES, FeatureConfig, FeaturePipeline, Group
 from features.schema import Posts, take
 from features.transforms import DecaySpec
 from training import metrics
 from training.data import cv_folds
-from training.models import Family, fit_family, sigmoid
+from training.models import fit_family
 
 
 @dataclass(frozen=True)

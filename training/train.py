@@ -7,6 +7,9 @@ Stages (each logged with its elapsed time):
 4. fit the candidates on train, Platt calibrators on validation;
 5. score validation (family comparison) and, once, test (final table, gap to Bayes);
 6. write ``models/`` (bundle + metadata) and ``reports/metrics/`` (JSON + predictions CSV).
+
+``--family F --groups G --model-dir DIR`` instead fits that one candidate without selection (a
+challenger for a rollout, see SERVING.md) and writes only its verified bundle to ``DIR``.
 """
 
 from __future__ import annotations
@@ -24,19 +27,16 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from bundle import drift
+from bundle.scoring import FAMILIES, Family, RankingModel, sigmoid
+from bundle.store import bundle_metadata, load_model, save_model, sha256_file
 from features.pipeline import ALL_GROUPS, FeatureConfig, FeaturePipeline, Group
 from features.schema import CATEGORY_COLUMN, ID_COLUMN, take
 from features.transforms import DecaySpec
 from training import baselines, evaluate, metrics
-from training.artifacts import (
-    package_versions,
-    save_model,
-    self_check_payload,
-    sha256_file,
-)
 from training.data import SEED, Dataset, load_dataset
 from training.decay import choose_decay, sweep_decay
-from training.models import FAMILIES, Family, PlattCalibrator, RankingModel, fit_family, sigmoid
+from training.models import fit_family, fit_platt
 from training.results import TRAINING, write_metrics
 from training.selection import ablation, backward_elimination, build_fold_matrices
 
@@ -67,7 +67,7 @@ def fit_candidate(
     validation_log_odds = estimator.decision_function(
         pipeline.transform(dataset.part("validation"))
     )
-    calibrator = PlattCalibrator.fit(validation_log_odds, y[dataset.split.validation])
+    calibrator = fit_platt(validation_log_odds, y[dataset.split.validation])
     return RankingModel(family, pipeline, estimator, calibrator)
 
 
@@ -133,7 +133,7 @@ def run(
             )
         deployed = models[family]
         heuristic_calibrators = {
-            name: PlattCalibrator.fit(_standardised(score, score), y[split.validation])
+            name: fit_platt(_standardised(score, score), y[split.validation])
             for name, score in heuristic_scores(dataset.part("validation")).items()
         }
 
@@ -184,8 +184,7 @@ def run(
 
     with stage("write artifacts and metrics"):
         data_sha = sha256_file(data_path)
-        fingerprint = json.dumps([data_sha, family, groups, decay.form, decay.param, seed])
-        version = f"{family}-{hashlib.sha256(fingerprint.encode()).hexdigest()[:10]}"
+        version = _version(data_sha, family, groups, decay, seed)
         summary: dict[str, Any] = {
             "model_version": version,
             "deployed": {"family": family, "groups": list(groups), "name": family},
@@ -213,27 +212,75 @@ def run(
             "base_rate": float(y.mean()),
             "training_data_sha256": data_sha,
         }
-        check_rows = np.arange(SELF_CHECK_ROWS)
-        metadata = {
-            "model_version": version,
-            "family": family,
-            "feature_groups": list(groups),
-            "feature_names": list(deployed.features.feature_names),
-            "decay": {"form": decay.form, "param": decay.param},
-            "training_data_sha256": data_sha,
-            "metrics": {
+        metadata = bundle_metadata(
+            deployed,
+            version,
+            take(test_posts, np.arange(SELF_CHECK_ROWS)),
+            feature_groups=list(groups),
+            decay={"form": decay.form, "param": decay.param},
+            training_data_sha256=data_sha,
+            metrics={
                 "test": test_table[family],
                 "gap_to_bayes": gap,
                 "cv_log_loss": elimination[-1].log_loss,
             },
-            "package_versions": package_versions(),
-            "self_check": self_check_payload(take(test_posts, check_rows), deployed),
-        }
+            drift=drift.reference(train_posts, deployed.predict_proba(train_posts)),
+        )
         save_model(deployed, metadata, model_dir)
         metrics_dir.mkdir(parents=True, exist_ok=True)
         write_metrics(metrics_dir, TRAINING, summary)
         _write_predictions(dataset, validation_p, test_p, metrics_dir / PREDICTIONS)
     return summary
+
+
+def _version(
+    data_sha: str, family: str, groups: tuple[Group, ...], decay: DecaySpec, seed: int
+) -> str:
+    fingerprint = json.dumps([data_sha, family, groups, decay.form, decay.param, seed])
+    return f"{family}-{hashlib.sha256(fingerprint.encode()).hexdigest()[:10]}"
+
+
+def train_candidate(
+    data_path: Path, model_dir: Path, family: Family, groups: tuple[Group, ...], seed: int = SEED
+) -> str:
+    """Fits one family on ``groups`` (decay constant fitted as in ``run``, no selection), saves
+    and re-loads its bundle (checksum and self-check), and returns its version."""
+    dataset = load_dataset(data_path, seed)
+    train_posts, y_train = dataset.part("train"), dataset.y[dataset.split.train]
+    decay = choose_decay(sweep_decay(train_posts, y_train, seed), train_posts, y_train, seed)
+    model = fit_candidate(dataset, family, groups, decay, seed)
+    y_validation = dataset.y[dataset.split.validation]
+    p_validation = model.predict_proba(dataset.part("validation"))
+    data_sha = sha256_file(data_path)
+    version = _version(data_sha, family, groups, decay, seed)
+    metadata = bundle_metadata(
+        model,
+        version,
+        take(dataset.part("test"), np.arange(SELF_CHECK_ROWS)),
+        feature_groups=list(groups),
+        decay={"form": decay.form, "param": decay.param},
+        training_data_sha256=data_sha,
+        metrics={
+            "validation": {
+                "auc": metrics.auc(y_validation, p_validation),
+                "log_loss": metrics.log_loss(y_validation, p_validation),
+                "brier": metrics.brier(y_validation, p_validation),
+            }
+        },
+        drift=drift.reference(train_posts, model.predict_proba(train_posts)),
+    )
+    save_model(model, metadata, model_dir)
+    return load_model(model_dir).version
+
+
+def _groups(value: str) -> tuple[Group, ...]:
+    names = ALL_GROUPS if value == "all" else tuple(value.split(","))
+    unknown = [name for name in names if name not in ALL_GROUPS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: use 'all' or a comma-separated subset of {','.join(ALL_GROUPS)}"
+        )
+    return tuple(group for group in ALL_GROUPS if group in names)
 
 
 def _bins(y: np.ndarray, p: np.ndarray) -> list[dict[str, float]]:
@@ -272,14 +319,30 @@ def _write_predictions(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "posts.csv")
-    parser.add_argument("--model-dir", type=Path, default=ROOT / "models")
+    parser.add_argument("--model-dir", type=Path, default=None, help="default: models/")
     parser.add_argument("--metrics-dir", type=Path, default=ROOT / "reports" / "metrics")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap draws")
+    parser.add_argument("--family", choices=FAMILIES, help="fit only this family (no selection)")
+    parser.add_argument("--groups", type=_groups, default=ALL_GROUPS, help="all | raw,decay,...")
     args = parser.parse_args(argv)
+    if args.family is not None and args.model_dir is None:
+        parser.error("--family needs --model-dir (the deployed models/ is not overwritten)")
+    if args.family is None and args.groups != ALL_GROUPS:
+        parser.error("--groups applies only with --family (the default run selects groups)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     start = time.perf_counter()
-    run(args.data, args.model_dir, args.metrics_dir, args.seed, args.bootstrap)
+    if args.family is not None:
+        version = train_candidate(args.data, args.model_dir, args.family, args.groups, args.seed)
+        log.info("wrote and verified %s in %s", version, args.model_dir)
+    else:
+        run(
+            args.data,
+            args.model_dir or ROOT / "models",
+            args.metrics_dir,
+            args.seed,
+            args.bootstrap,
+        )
     log.info("training finished in %.1f s", time.perf_counter() - start)
 
 

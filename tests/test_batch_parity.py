@@ -1,0 +1,91 @@
+"""Three ways to score the same 1,200 posts agree within 1e-9 per post_id: HTTP ``/rank`` on a
+real server process, the local batch CLI, and the Spark batch CLI (its own JVM, ``local[2]``)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+
+from bundle.store import MODEL_DIR_ENV
+
+from .api_helpers import free_port, wait_ready
+
+pytest_plugins = ["tests.serving_fixtures"]  # its fixtures: api_model_dir, api_posts
+
+pytestmark = [pytest.mark.e2e, pytest.mark.spark]
+ROOT = Path(__file__).resolve().parent.parent
+ROWS = 1_200
+SLATE = 20
+TOLERANCE = 1e-9
+CLI_TIMEOUT_S = 300
+
+
+@pytest.fixture(scope="module")
+def server_url(api_model_dir: Path) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "serving", "--host", "127.0.0.1", "--port", str(port),
+         "--no-access-log"],
+        cwd=ROOT, env={**os.environ, MODEL_DIR_ENV: str(api_model_dir)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(process, url, 60.0, lambda: "(see stderr)")
+        yield url
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+
+def batch_cli(*args: str | Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "training.predict", *map(str, args)],
+        cwd=ROOT, capture_output=True, text=True, timeout=CLI_TIMEOUT_S,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+def test_http_local_and_spark_scores_agree(
+    server_url: str, api_model_dir: Path, api_posts: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    posts = api_posts[:ROWS]
+    source = tmp_path / "posts.csv"
+    with source.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(posts[0]))
+        writer.writeheader()
+        writer.writerows(posts)
+    local, distributed = tmp_path / "local.csv", tmp_path / "spark.parquet"
+    model = ["--model-dir", api_model_dir]
+    batch_cli("--input", source, "--output", local, *model)
+    batch_cli("--engine", "spark", "--master", "local[2]", "--input", source,
+              "--output", distributed, *model)  # fmt: skip
+
+    served: dict[int, float] = {}
+    with httpx.Client(base_url=server_url, timeout=30.0) as client:
+        for start in range(0, ROWS, SLATE):
+            response = client.post("/rank", json={"posts": posts[start : start + SLATE]})
+            assert response.status_code == 200, response.text
+            served.update((item["post_id"], item["score"]) for item in response.json()["ranked"])
+    scores = {
+        "local": pd.read_csv(local).set_index("post_id")["engagement_score"].to_dict(),
+        "spark": pd.read_parquet(distributed)
+        .astype({"post_id": int})
+        .set_index("post_id")["engagement_score"]
+        .to_dict(),
+    }
+    for name, offline in scores.items():
+        assert offline.keys() == served.keys(), name
+        worst = max(abs(served[post_id] - offline[post_id]) for post_id in served)
+        assert worst <= TOLERANCE, f"largest HTTP vs {name} difference {worst:.3g}"
+    worst = max(abs(scores["local"][i] - scores["spark"][i]) for i in served)
+    assert worst <= TOLERANCE, f"largest local vs spark difference {worst:.3g}"

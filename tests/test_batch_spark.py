@@ -1,0 +1,189 @@
+"""The Spark engine against the local engine: same scores, same echoed columns, the same
+one-line error for the same bad file, and an output that appears whole or not at all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pyspark.sql import SparkSession
+
+from batch import cli
+from batch.frames import SCORE_COLUMN, UNKNOWN_COLUMN
+from batch.local import score_file
+from batch.spark import score
+from bundle.store import load_model
+from features.io import posts_from_frame
+from features.schema import SchemaError
+
+pytest_plugins = ["tests.serving_fixtures", "tests.spark_fixtures"]
+
+pytestmark = pytest.mark.spark
+ROWS = 3_000  # ~200 KB: several Spark partitions of several Arrow batches
+CHUNK_ROWS = 1_100  # and several local chunks, cut elsewhere
+TOLERANCE = 1e-12
+
+
+@pytest.fixture(scope="module")
+def posts_csv(canonical_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Held-out canonical rows, with values whose text a float round trip would change."""
+    frame = pd.read_csv(canonical_csv, dtype=str, skiprows=range(1, 20_001), nrows=ROWS)
+    frame.loc[0, "upvote_ratio"] = "0.785"
+    frame.loc[1, "title"] = 'a "quoted", comma title'
+    frame.loc[2, "subreddit"] = "brand_new_sub"
+    path = tmp_path_factory.mktemp("spark-in") / "posts.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def read_scores(path: Path) -> pd.DataFrame:
+    """A scored CSV file or a Parquet file or directory, echoed columns as text."""
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def test_spark_scores_and_echoes_like_the_local_engine(
+    spark: SparkSession, api_model_dir: Path, posts_csv: Path, tmp_path: Path
+) -> None:
+    local, distributed = tmp_path / "local.csv", tmp_path / "spark.parquet"
+    score_file(posts_csv, local, load_model(api_model_dir).model, CHUNK_ROWS)
+    score(spark, str(posts_csv), str(distributed), api_model_dir)
+    expected, got = read_scores(local), read_scores(distributed)
+    assert list(got.columns) == list(expected.columns)
+    source = pd.read_csv(posts_csv, dtype=str, keep_default_na=False)
+    for frame in (expected, got):  # input columns exactly as written, rows in input order
+        pd.testing.assert_frame_equal(
+            frame[source.columns].astype(str), source, check_dtype=False, check_index_type=False
+        )
+    assert got.loc[0, "upvote_ratio"] == "0.785" and got.loc[1, "title"].startswith('a "quoted"')
+    np.testing.assert_allclose(
+        got[SCORE_COLUMN], expected[SCORE_COLUMN].astype(float), rtol=0, atol=TOLERANCE
+    )
+    assert got[UNKNOWN_COLUMN].tolist() == (expected[UNKNOWN_COLUMN] == "True").tolist()
+    assert got[UNKNOWN_COLUMN].sum() == 1
+
+
+def test_parquet_input_keeps_its_types(
+    spark: SparkSession, api_model_dir: Path, posts_csv: Path, tmp_path: Path
+) -> None:
+    typed = tmp_path / "typed.parquet"
+    pd.read_csv(posts_csv).to_parquet(typed, index=False)
+    local, distributed = tmp_path / "local.parquet", tmp_path / "spark.parquet"
+    score_file(typed, local, load_model(api_model_dir).model, CHUNK_ROWS)
+    score(spark, str(typed), str(distributed), api_model_dir)
+    expected, got = read_scores(local), read_scores(distributed)
+    assert got.dtypes.to_dict() == expected.dtypes.to_dict()
+    assert got["upvote_ratio"].dtype == np.float64
+    np.testing.assert_allclose(got[SCORE_COLUMN], expected[SCORE_COLUMN], rtol=0, atol=TOLERANCE)
+
+
+def _with(posts_csv: Path, edits: dict[tuple[int, str], str]) -> str:
+    frame = pd.read_csv(posts_csv, dtype=str, keep_default_na=False)
+    for (row, column), value in edits.items():
+        frame.loc[row, column] = value
+    return frame.to_csv(index=False)
+
+
+BAD_INPUTS = {
+    # faults in two partitions and two columns: the first checked column wins, with its total
+    "two columns, far apart": {(2_500, "post_id"): "x", (10, "score"): "-3"},
+    "same column twice": {(2_900, "upvote_ratio"): "", (1_500, "upvote_ratio"): "high"},
+    "out of range, late": {(2_999, "upvote_ratio"): "1.7"},
+    "bad label": {(1_234, "engaged"): "2"},
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_rows_give_the_local_engines_error_and_no_output(
+    spark: SparkSession, api_model_dir: Path, posts_csv: Path, tmp_path: Path, case: str
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(_with(posts_csv, BAD_INPUTS[case]))
+    whole = pd.read_csv(bad, dtype=str, keep_default_na=False, na_values=[""])
+    with pytest.raises(SchemaError) as at_once:
+        posts_from_frame(whole)
+    with pytest.raises(SchemaError) as chunked:
+        score_file(bad, tmp_path / "local.csv", load_model(api_model_dir).model, CHUNK_ROWS)
+    with pytest.raises(SchemaError) as distributed:
+        score(spark, str(bad), str(tmp_path / "spark.parquet"), api_model_dir)
+    assert str(distributed.value) == str(chunked.value) == str(at_once.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "is empty"),
+        ("post_id,title\n1,hello\n", "missing required column(s): subreddit"),
+        (
+            "post_id,title,subreddit,score,num_comments,upvote_ratio,post_age_hours,author_karma\n",
+            "no rows",
+        ),
+    ],
+)
+def test_spark_cli_reports_shape_errors_in_one_line(
+    spark: SparkSession,
+    api_model_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: str,
+    message: str,
+) -> None:
+    bad, out = tmp_path / "bad.csv", tmp_path / "out.parquet"
+    bad.write_text(content)
+    args = ["--input", str(bad), "--output", str(out), "--model-dir", str(api_model_dir)]
+    assert cli.main([*args, "--engine", "spark"]) == 2
+    distributed = capsys.readouterr().err
+    assert cli.main([*args, "--engine", "local"]) == 2
+    assert distributed == capsys.readouterr().err
+    assert distributed.count("\n") == 1 and message in distributed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
+
+
+def test_a_malformed_csv_is_refused_by_both_engines_in_one_line(
+    spark: SparkSession,
+    api_model_dir: Path,
+    posts_csv: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A row with a field too many (an unquoted comma): the wording of the reason differs."""
+    lines = posts_csv.read_text().splitlines(keepends=True)
+    bad, out = tmp_path / "bad.csv", tmp_path / "out.parquet"
+    bad.write_text("".join(lines[:50]) + lines[50].rstrip("\n") + ",extra\n" + "".join(lines[51:]))
+    args = ["--input", str(bad), "--output", str(out), "--model-dir", str(api_model_dir)]
+    for engine in ("local", "spark"):
+        assert cli.main([*args, "--engine", engine]) == 2
+        stderr = capsys.readouterr().err
+        assert stderr.count("\n") == 1 and "is not a readable CSV" in stderr, stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
+
+
+def test_a_failed_run_keeps_the_previous_output_and_a_good_one_replaces_it(
+    spark: SparkSession, api_model_dir: Path, posts_csv: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "scores.parquet"
+    score(spark, str(posts_csv), str(out), api_model_dir)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    bad = tmp_path / "bad.csv"
+    bad.write_text(_with(posts_csv, {(5, "score"): "many"}))
+    with pytest.raises(SchemaError, match="first at data row 6: 'many'"):
+        score(spark, str(bad), str(out), api_model_dir)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    small = tmp_path / "small.csv"
+    pd.read_csv(posts_csv, nrows=10).to_csv(small, index=False)
+    score(spark, str(small), str(out), api_model_dir)
+    assert len(read_scores(out)) == 10
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_missing_input_and_same_output_are_one_line_errors(
+    spark: SparkSession, api_model_dir: Path, posts_csv: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(SchemaError, match="does not exist"):
+        score(spark, str(tmp_path / "none.csv"), str(tmp_path / "o.parquet"), api_model_dir)
+    status = cli.main(["--input", str(posts_csv), "--output", str(posts_csv), "--engine", "spark"])
+    assert status == 2
