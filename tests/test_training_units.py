@@ -85,14 +85,20 @@ def test_heuristics_rank_fresher_and_higher_scored_posts_first() -> None:
 # --- decay ---------------------------------------------------------------------------------------
 
 
-def test_decay_sweep_prefers_the_generators_log_linear_age(
+def test_decay_sweep_prefers_the_generators_exponential_odds_decay(
     canonical_slice: tuple[dict[str, np.ndarray], np.ndarray],
 ) -> None:
     posts, y = canonical_slice
     scores = sweep_decay(posts, y, SEED)
-    assert [(s.form, s.param) for s in scores] == candidates()
+    grid = candidates()
+    assert [(s.form, s.placement) for s in scores] == [(form, at) for form, at, _ in grid]
+    # grid points keep their parameter; the odds candidate reports its mean fitted rate
+    assert [s.param for s in scores if s.placement == "feature"] == [
+        param for _, at, param in grid if at == "feature"
+    ]
     best = min(scores, key=lambda score: score.log_loss)
-    assert best.form == "log-linear"
+    assert (best.form, best.placement) == ("exponential", "odds")
+    assert best.half_life_hours == pytest.approx(np.log(2) / best.param, rel=1e-12)
     chosen = choose_decay(scores, posts, y, SEED)
     # the generator's 0.05 per hour, attenuated by the in-sigmoid noise to ~0.045; 6,000 rows
     # estimate it to within about +-0.004 (one CV fit's standard error is ~0.0015)
