@@ -55,6 +55,15 @@ benchmark: $(PY) ## Benchmark a running server (URL=..., CONCURRENCY=8); JSON to
 	$(PY) benchmark.py --url $(URL) --requests 1000 --concurrency $(CONCURRENCY) \
 		--json reports/benchmark-c$(CONCURRENCY).json
 
+PERF_SECONDS ?= 5
+PERF_REPEATS ?= 3
+WORKERS ?= 1
+
+.PHONY: perf
+perf: $(PY) ## wrk table: /health, echo floor, /rank (20 posts) at concurrency 1 and 32 (needs wrk)
+	$(PY) -m benchmarks.perf --seconds $(PERF_SECONDS) --repeats $(PERF_REPEATS) \
+		--workers $(WORKERS) --json reports/perf-w$(WORKERS).json
+
 .PHONY: docker-smoke
 docker-smoke: ## Build the image, run it read-only: API checks, benchmark, 60 s soak, hardening; warns if no engine
 	bash scripts/docker_smoke.sh

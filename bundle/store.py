@@ -213,7 +213,8 @@ def load_lean_model(model_dir: Path) -> LoadedLeanModel:
     Raises:
         ModelLoadError: One line naming the path and what is wrong with it.
     """
-    metadata = _verified_metadata(model_dir)
+    # the export is read with NumPy alone: other packages' versions cannot change its scores
+    metadata = _verified_metadata(model_dir, packages=("numpy",))
     scoring_path, metadata_path = model_dir / SCORING_FILE, model_dir / METADATA_FILE
     if not scoring_path.is_file() or "scoring_sha256" not in metadata:
         raise ModelLoadError(
@@ -239,7 +240,9 @@ def load_lean_model(model_dir: Path) -> LoadedLeanModel:
     return LoadedLeanModel(model, metadata)
 
 
-def _verified_metadata(model_dir: Path) -> dict[str, Any]:
+def _verified_metadata(
+    model_dir: Path, packages: tuple[str, ...] = RECORDED_PACKAGES
+) -> dict[str, Any]:
     """Checks the directory, both files, the metadata's shape and the pickle's checksum."""
     model_path, metadata_path = model_dir / MODEL_FILE, model_dir / METADATA_FILE
     if not model_dir.is_dir():
@@ -249,7 +252,7 @@ def _verified_metadata(model_dir: Path) -> dict[str, Any]:
             raise ModelLoadError(f"{path} is missing (run the pipeline to train a model)")
     metadata = read_metadata(metadata_path)
     _check_sha(model_path, metadata["model_sha256"])
-    _warn_on_version_drift(metadata_path, metadata["package_versions"])
+    _warn_on_version_drift(metadata_path, metadata["package_versions"], packages)
     return metadata
 
 
@@ -316,17 +319,19 @@ def _bracket_depth(raw: bytes) -> int:
     return deepest
 
 
-def _warn_on_version_drift(metadata_path: Path, recorded: Mapping[str, Any]) -> None:
-    """Logs one warning when the bundle was written with other package versions.
+def _warn_on_version_drift(
+    metadata_path: Path, recorded: Mapping[str, Any], packages: tuple[str, ...]
+) -> None:
+    """Logs one warning when the bundle was written with other versions of ``packages``.
 
     The self-check that follows decides whether the bundle still scores correctly; this line
     tells the operator why it might not.
     """
     installed = package_versions()
     drift = {
-        name: (str(recorded[name]), version)
-        for name, version in installed.items()
-        if name in recorded and str(recorded[name]) != version
+        name: (str(recorded[name]), installed[name])
+        for name in packages
+        if name in recorded and str(recorded[name]) != installed[name]
     }
     if drift:
         log.warning(
