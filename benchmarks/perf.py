@@ -5,8 +5,10 @@ the image runs it) and the echo floor (``benchmarks.echo_floor`` under uvicorn w
 event loop and HTTP parser). Then, for each repetition and each concurrency, it drives /health,
 the echo floor and /rank (20-post slates) with wrk in turn, rotating their order, and prints one
 table of medians over the repetitions: throughput, p50 latency, the server's CPU per request
-(from /proc, all worker processes) and /rank ÷ echo. Interleaving in one run is what makes the
-ratio meaningful on a shared, noisy machine. ``make perf`` runs it.
+(from /proc, all worker processes), /rank ÷ echo in throughput (the per-repetition range in
+brackets) and in server CPU per request, the steadier of the two on a shared machine.
+Interleaving in one run is what makes the ratios meaningful when the machine is noisy.
+``make perf`` runs it.
 """
 
 from __future__ import annotations
@@ -179,6 +181,10 @@ def render(report: dict[str, Any]) -> str:
     def cell(entry: dict[str, Any]) -> str:
         return f"{entry['rps']:,.0f} (p50 {entry['p50_ms'] * 1e3:,.0f} µs)"
 
+    def cpu_ratio(row: dict[str, Any]) -> str:
+        echo, rank = row["echo"]["cpu_ms_per_request"], row["rank"]["cpu_ms_per_request"]
+        return "-" if echo is None or not rank else f"{echo / rank:.2f}"
+
     def cpu(entry: dict[str, Any]) -> str:
         value = entry["cpu_ms_per_request"]
         return "-" if value is None else f"{value * 1e3:,.0f} µs"
@@ -190,7 +196,7 @@ def render(report: dict[str, Any]) -> str:
         f"{'+'.join(report['feature_groups'])}); medians over repetitions",
         "",
         "| concurrency | `/health` rps | echo floor rps | `/rank` rps | `/rank` ÷ echo "
-        "| server CPU per request: echo / `/rank` |",
+        "| server CPU per request: echo / `/rank` (ratio) |",
         "|---|---|---|---|---|---|",
     ]
     for row in report["rows"]:
@@ -198,7 +204,7 @@ def render(report: dict[str, Any]) -> str:
         lines.append(
             f"| {row['concurrency']} | {cell(row['health'])} | {cell(row['echo'])} "
             f"| {cell(row['rank'])} | **{row['rank_over_echo']:.2f}** ({low:.2f}-{high:.2f}) "
-            f"| {cpu(row['echo'])} / {cpu(row['rank'])} |"
+            f"| {cpu(row['echo'])} / {cpu(row['rank'])} ({cpu_ratio(row)}) |"
         )
     rank_cpu = [r["rank"]["cpu_ms_per_request"] for r in report["rows"]]
     known = [value for value in rank_cpu if value is not None]
