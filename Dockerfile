@@ -2,9 +2,14 @@
 #
 # Stage "train" regenerates the canonical dataset and trains the model exactly as the pipeline
 # does (data/ and models/ are gitignored, so a fresh clone has neither). Stage "serve" keeps
-# only the serving dependencies, the code serving imports, and the trained artifacts.
-
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# only the serving dependencies, the code serving imports, and the trained artifacts: it scores
+# with the bundle's scoring.json (NumPy only), so it carries no scikit-learn, SciPy or LightGBM.
+#
+# The base image is pinned by digest (the tag's manifest list: amd64 and arm64). A mirror or
+# registry stand-in that serves plain tags only can still build it:
+#   docker build --build-arg PYTHON_IMAGE=python:3.11-slim-bookworm -t feedrank .
+# To move to a newer base: docker buildx imagetools inspect python:3.11-slim-bookworm
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91
 
 # ---------------------------------------------------------------------------------- train --
 FROM ${PYTHON_IMAGE} AS train
@@ -39,25 +44,26 @@ RUN mkdir -p data \
 FROM ${PYTHON_IMAGE} AS serve
 
 # WEB_CONCURRENCY is uvicorn's worker count: one per container, scale with containers
-# (SERVING.md explains why); override with `docker run -e WEB_CONCURRENCY=2`.
+# (SERVING.md explains why); override with `docker run -e WEB_CONCURRENCY=2`. One OpenBLAS
+# thread: a request multiplies a 20-row matrix, and a thread pool per worker only adds memory.
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     FEEDRANK_MODEL_DIR=/app/models \
-    WEB_CONCURRENCY=1
+    WEB_CONCURRENCY=1 \
+    OPENBLAS_NUM_THREADS=1
 
-RUN apt-get update \
-    && apt-get install --yes --no-install-recommends libgomp1 \
-    && rm -rf /var/lib/apt/lists/* \
-    && groupadd --system --gid 10001 feedrank \
+# no apt packages: nothing in requirements-serve.txt links a system library
+RUN groupadd --system --gid 10001 feedrank \
     && useradd --system --uid 10001 --gid feedrank --no-create-home --shell /usr/sbin/nologin feedrank
 
 WORKDIR /app
 COPY requirements-serve.txt ./
 RUN python -m pip install -r requirements-serve.txt
 
-# Only what `serving` imports: the feature code, the model bundle package, the service.
+# Only what `serving` imports: the feature code, the model bundle package, the service. The
+# bundle keeps its pickle, whose checksum start-up verifies, but the service reads scoring.json.
 COPY features/ features/
 COPY bundle/ bundle/
 COPY serving/ serving/

@@ -70,6 +70,15 @@ benchmark: $(INSTALLED) ## Benchmark a running server or container (URL=..., CON
 batch-bench: $(PY) ## Both batch engines on 1,000,000 rows (canonical rows, new ids): wall time, rows/s, peak RSS
 	$(PY) -m batch.bench
 
+PERF_SECONDS ?= 5
+PERF_REPEATS ?= 3
+WORKERS ?= 1
+
+.PHONY: perf
+perf: $(PY) ## wrk table: /health, echo floor, /rank (20 posts) at concurrency 1 and 32 (needs wrk)
+	$(PY) -m benchmarks.perf --seconds $(PERF_SECONDS) --repeats $(PERF_REPEATS) \
+		--workers $(WORKERS) --json reports/perf-w$(WORKERS).json
+
 .PHONY: docker-smoke
 docker-smoke: $(INSTALLED) ## Build the image with docker, run it read-only: API checks, benchmark, 60 s soak, hardening
 	bash scripts/docker_smoke.sh

@@ -10,11 +10,21 @@ One run, one server, three measured phases after an unrecorded warm-up:
 - ``rank_20``: POST /rank with 20 posts, the largest request the contract allows.
 
 Each phase reports count, errors, throughput and mean/p50/p95/p99 latency as the client sees
-it (connect + send + server + receive), the server's own time from the ``Server-Timing``
-header, and the server's CPU per request (``process_cpu_seconds_total`` from /metrics, read
-before and after the phase), which is what capacity planning needs. The headline is
-median(rank_20) / median(health): how much ranking 20 posts adds to the cheapest request the
-same server answers. Exits 1 if any request failed.
+it (connect + send + server + receive); beside it the server's own time for the same requests
+(p50/p95/p99 of the ``Server-Timing`` header: validate + featurise + predict + serialise), the
+server's CPU per request (``process_cpu_seconds_total`` from /metrics, read before and after
+the phase), which is what capacity planning needs, and this client's own CPU per request. A
+Python client costs about as much CPU per request as the server, so its throughput and
+round-trip figures describe the client as much as the server; ``--wrk`` measures them with a
+compiled load generator instead (below). The headline is median(rank_20) / median(health): how
+much ranking 20 posts adds to the cheapest request the same server answers. Exits 1 if any
+request failed.
+
+wrk mode, ``--wrk``: the same three phases driven by wrk (``benchmarks/bodies.lua`` replays the
+bodies) for ``--wrk-seconds`` each, reporting count, errors, throughput and wrk's latency
+percentiles, with the server CPU per request from /metrics:
+
+    python benchmark.py --url http://127.0.0.1:8000 --wrk --concurrency 32
 
 Soak mode, ``--duration SECONDS``: realistic /rank traffic (slates of 1-20 posts) for a fixed
 time instead of a fixed count, reporting requests, errors and p50/p95/p99 per window and overall,
@@ -33,7 +43,6 @@ import itertools
 import json
 import platform
 import random
-import statistics
 import sys
 import time
 from collections import Counter
@@ -44,7 +53,10 @@ from typing import Any, Final
 import httpx
 from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hints
 
-from serving.payloads import DEFAULT_DATA, load_posts, slate_body
+from benchmarks.tables import latency_summary, render
+from benchmarks.wrk import WrkError
+from benchmarks.wrk_mode import wrk_benchmark
+from serving.payloads import DEFAULT_DATA, describe_source, load_posts, slate_body
 
 TARGET_RATIO: Final = 1.5
 MAX_POSTS: Final = 20
@@ -74,7 +86,10 @@ class PhaseResult:
     p95_ms: float = 0.0
     p99_ms: float = 0.0
     server_p50_ms: float | None = None
+    server_p95_ms: float | None = None
+    server_p99_ms: float | None = None
     server_cpu_ms_per_request: float | None = None
+    client_cpu_ms_per_request: float | None = None
 
 
 async def server_gauges(client: httpx.AsyncClient) -> dict[str, float]:
@@ -132,9 +147,9 @@ async def run_phase(
             bar.update()
 
     cpu_start = await server_cpu_seconds(client)
-    wall_start = time.perf_counter()
+    wall_start, client_start = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    wall = time.perf_counter() - wall_start
+    wall, client_cpu = time.perf_counter() - wall_start, time.process_time() - client_start
     cpu_end = await server_cpu_seconds(client)
     bar.close()
     result = PhaseResult(name=name, count=len(calls), errors=sum(errors.values()))
@@ -143,27 +158,16 @@ async def run_phase(
     result.error_kinds = dict(errors)
     result.wall_seconds = wall
     result.throughput_rps = len(calls) / wall if wall > 0 else 0.0
-    if len(latencies) >= 2:
-        cuts = statistics.quantiles(latencies, n=100, method="inclusive")
-        result.mean_ms = statistics.fmean(latencies)
-        result.p50_ms, result.p95_ms, result.p99_ms = cuts[49], cuts[94], cuts[98]
+    result.client_cpu_ms_per_request = client_cpu * 1e3 / len(calls) if calls else None
+    if latencies:
+        summary = latency_summary(latencies)
+        result.mean_ms, result.p50_ms = summary["mean_ms"], summary["p50_ms"]
+        result.p95_ms, result.p99_ms = summary["p95_ms"], summary["p99_ms"]
     if server_ms:
-        result.server_p50_ms = statistics.median(server_ms)
+        summary = latency_summary(server_ms)
+        result.server_p50_ms, result.server_p95_ms = summary["p50_ms"], summary["p95_ms"]
+        result.server_p99_ms = summary["p99_ms"]
     return result
-
-
-def latency_summary(latencies_ms: list[float]) -> dict[str, float]:
-    """Mean and the 50th, 95th and 99th percentiles (empty input: zeros)."""
-    if len(latencies_ms) < 2:
-        value = latencies_ms[0] if latencies_ms else 0.0
-        return {"mean_ms": value, "p50_ms": value, "p95_ms": value, "p99_ms": value}
-    cuts = statistics.quantiles(latencies_ms, n=100, method="inclusive")
-    return {
-        "mean_ms": statistics.fmean(latencies_ms),
-        "p50_ms": cuts[49],
-        "p95_ms": cuts[94],
-        "p99_ms": cuts[98],
-    }
 
 
 @dataclass
@@ -352,6 +356,7 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "requests_per_phase": args.requests,
         "concurrency": args.concurrency,
         "warmup_per_phase": args.warmup,
+        "slates": describe_source(args.data),
         "client": {"python": platform.python_version(), "machine": platform.machine()},
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "phases": {phase.name: asdict(phase) for phase in phases},
@@ -359,34 +364,6 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "target_ratio": TARGET_RATIO,
         "meets_target": ratio <= TARGET_RATIO and all(p.errors == 0 for p in phases),
     }
-
-
-def render(report: dict[str, Any]) -> str:
-    lines = [
-        f"feedrank benchmark: {report['url']}  concurrency={report['concurrency']}  "
-        f"requests/phase={report['requests_per_phase']}  (warm-up {report['warmup_per_phase']} "
-        "per phase, excluded)",
-        f"{'phase':<11}{'count':>7}{'errors':>7}{'req/s':>9}{'mean':>9}{'p50':>9}{'p95':>9}"
-        f"{'p99':>9}{'server p50':>12}{'server CPU/req':>16}   (ms)",
-    ]
-    for phase in report["phases"].values():
-        server, cpu = phase["server_p50_ms"], phase["server_cpu_ms_per_request"]
-        lines.append(
-            f"{phase['name']:<11}{phase['count']:>7}{phase['errors']:>7}"
-            f"{phase['throughput_rps']:>9.0f}{phase['mean_ms']:>9.2f}{phase['p50_ms']:>9.2f}"
-            f"{phase['p95_ms']:>9.2f}{phase['p99_ms']:>9.2f}"
-            f"{(f'{server:.3f}' if server is not None else '-'):>12}"
-            f"{(f'{cpu:.3f}' if cpu is not None else '-'):>16}"
-        )
-        if phase["error_kinds"]:
-            lines.append(f"{'':<11}errors: {phase['error_kinds']}")
-    verdict = "meets" if report["meets_target"] else "misses"
-    ratio = report["ratio_rank20_p50_over_health_p50"]
-    lines.append(
-        f"median /rank (20 posts) / median /health = {ratio:.2f}"
-        f"  ({verdict} the <= {report['target_ratio']} target with zero errors)"
-    )
-    return "\n".join(lines)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -402,6 +379,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     parser.add_argument("--no-progress", dest="progress", action="store_false")
+    wrk_mode = parser.add_argument_group("wrk mode")
+    wrk_mode.add_argument("--wrk", action="store_true", help="drive the phases with wrk")
+    wrk_mode.add_argument("--wrk-seconds", type=float, default=10.0, help="per phase (wrk mode)")
     soak_mode = parser.add_argument_group("soak mode")
     soak_mode.add_argument(
         "--duration", type=float, default=None, help="send /rank traffic for this many seconds"
@@ -427,12 +407,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    report = asyncio.run(benchmark(args))
-    print(render_soak(report) if args.duration is not None else render(report))
+    if args.wrk:
+        try:
+            report, text = wrk_benchmark(args)
+        except WrkError as error:
+            raise SystemExit(f"error: {error}") from None
+        print(text)
+    else:
+        report = asyncio.run(benchmark(args))
+        print(render_soak(report) if args.duration is not None else render(report))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")
-    if args.duration is not None:
+    if args.duration is not None and not args.wrk:
         return 0 if report["passed"] else 1
     failed = sum(phase["errors"] for phase in report["phases"].values())
     return 1 if failed else 0

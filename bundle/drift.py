@@ -18,7 +18,7 @@ from typing import Any, Final
 import numpy as np
 
 from features.schema import CATEGORY_COLUMN, NUMERIC_COLUMNS, TEXT_COLUMN, Posts
-from features.text import title_length
+from features.transforms import title_length
 
 SCORE_FIELD: Final = "predicted_score"
 QUANTILE_BINS: Final = 10

@@ -8,16 +8,25 @@ Fitting lives in ``training.models``; these classes only predict.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal, Protocol
+from typing import TYPE_CHECKING, Final, Literal, Protocol
 
-import lightgbm as lgb
 import numpy as np
 
-from features.pipeline import FeaturePipeline
 from features.schema import Posts
+
+if TYPE_CHECKING:  # annotations only: importing this module needs NumPy alone (bundle.lean)
+    import lightgbm as lgb
+
+    from features.pipeline import FeaturePipeline
 
 Family = Literal["logistic", "lightgbm"]
 FAMILIES: Final[tuple[Family, ...]] = ("logistic", "lightgbm")
+
+
+class Scorer(Protocol):
+    """Anything that turns posts into calibrated probabilities (trained or exported model)."""
+
+    def predict_proba(self, posts: Posts) -> np.ndarray: ...
 
 
 class Estimator(Protocol):

@@ -1,4 +1,8 @@
-"""Saving and loading a bundle directory: ``model.joblib`` plus ``metadata.json``.
+"""Saving and loading a bundle directory: ``model.joblib``, ``scoring.json``, ``metadata.json``.
+
+``model.joblib`` pickles the fitted training objects (batch scoring, notebooks); ``scoring.json``
+is the same model exported to plain numbers (``bundle.export``), which the service loads with
+``load_lean_model``: no unpickling, no scikit-learn, SciPy or LightGBM.
 
 The directory is written to a temporary sibling, fsynced and renamed into place, so an
 interrupted run never leaves half a bundle behind. Loading refuses anything it cannot vouch for,
@@ -21,13 +25,15 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any, Final
 
-import joblib
 import numpy as np
 
-from bundle.scoring import RankingModel
+from bundle.export import export_model
+from bundle.lean import ExportError, LeanModel, model_from_export
+from bundle.scoring import RankingModel, Scorer
 from features.schema import CATEGORY_COLUMN, ID_COLUMN, INPUT_COLUMNS, TEXT_COLUMN, Posts
 
 MODEL_FILE: Final = "model.joblib"
+SCORING_FILE: Final = "scoring.json"
 METADATA_FILE: Final = "metadata.json"
 MODEL_DIR_ENV: Final = "FEEDRANK_MODEL_DIR"
 DEFAULT_MODEL_DIR: Final = Path(__file__).resolve().parent.parent / "models"
@@ -57,6 +63,18 @@ class LoadedModel:
     """A verified bundle: the scoring object and the metadata it was saved with."""
 
     model: RankingModel
+    metadata: dict[str, Any]
+
+    @property
+    def version(self) -> str:
+        return str(self.metadata["model_version"])
+
+
+@dataclass(frozen=True)
+class LoadedLeanModel:
+    """A verified bundle as the service holds it: the exported model and the metadata."""
+
+    model: LeanModel
     metadata: dict[str, Any]
 
     @property
@@ -111,9 +129,9 @@ def bundle_metadata(
 
 
 def save_model(model: RankingModel, metadata: dict[str, Any], model_dir: Path) -> None:
-    """Writes the bundle and metadata atomically (temp directory, then rename).
+    """Writes the bundle, its scoring export and metadata atomically (temp directory, rename).
 
-    Both files are fsynced before the rename, so after a crash ``model_dir`` holds the previous
+    All files are fsynced before the rename, so after a crash ``model_dir`` holds the previous
     complete bundle or the new one, never a mix; killed between the two renames, it is absent
     (``load_model`` then says so). Staging directories left by a run that was killed (SIGKILL
     skips the clean-up below) are removed first.
@@ -123,12 +141,25 @@ def save_model(model: RankingModel, metadata: dict[str, Any], model_dir: Path) -
     retired = model_dir.with_name(f".{model_dir.name}-old")
     for leftover in model_dir.parent.glob(f".{model_dir.name}-*"):
         shutil.rmtree(leftover, ignore_errors=True)
+    import joblib  # here, not at the top: the service loads bundles without joblib
+
     staging = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}-", dir=model_dir.parent))
     try:
         joblib.dump(model, staging / MODEL_FILE)
-        full_metadata = {**metadata, "model_sha256": sha256_file(staging / MODEL_FILE)}
+        scoring = json.dumps(export_model(model), allow_nan=False, separators=(",", ":"))
+        (staging / SCORING_FILE).write_text(scoring + "\n")
+        full_metadata = {
+            **metadata,
+            "model_sha256": sha256_file(staging / MODEL_FILE),
+            "scoring_sha256": sha256_file(staging / SCORING_FILE),
+        }
         (staging / METADATA_FILE).write_text(json.dumps(full_metadata, indent=2) + "\n")
-        for path in (staging / MODEL_FILE, staging / METADATA_FILE, staging):
+        for path in (
+            staging / MODEL_FILE,
+            staging / SCORING_FILE,
+            staging / METADATA_FILE,
+            staging,
+        ):
             _fsync(path)
         if model_dir.exists():
             model_dir.rename(retired)
@@ -152,25 +183,15 @@ def _fsync(path: Path) -> None:
 
 
 def load_model(model_dir: Path) -> LoadedModel:
-    """Loads and verifies a bundle directory.
+    """Loads and verifies a bundle directory, unpickling the training objects.
 
     Raises:
         ModelLoadError: One line naming the path and what is wrong with it.
     """
+    import joblib  # here, not at the top: the service loads bundles without joblib
+
+    metadata = _verified_metadata(model_dir)
     model_path, metadata_path = model_dir / MODEL_FILE, model_dir / METADATA_FILE
-    if not model_dir.is_dir():
-        raise ModelLoadError(f"model directory {model_dir} does not exist (run the pipeline)")
-    for path in (model_path, metadata_path):
-        if not path.is_file():
-            raise ModelLoadError(f"{path} is missing (run the pipeline to train a model)")
-    metadata = read_metadata(metadata_path)
-    actual_sha = sha256_file(model_path)
-    if actual_sha != metadata["model_sha256"]:
-        raise ModelLoadError(
-            f"{model_path} does not match its metadata (sha256 {actual_sha[:12]}..., "
-            f"expected {str(metadata['model_sha256'])[:12]}...): corrupt or from another run"
-        )
-    _warn_on_version_drift(metadata_path, metadata["package_versions"])
     try:
         model = joblib.load(model_path)
     except Exception as error:
@@ -181,6 +202,67 @@ def load_model(model_dir: Path) -> LoadedModel:
         raise ModelLoadError(f"{model_path} features disagree with {metadata_path}")
     check_model(model, metadata, f"model in {model_dir}")
     return LoadedModel(model, metadata)
+
+
+def load_lean_model(model_dir: Path) -> LoadedLeanModel:
+    """Loads and verifies a bundle directory, reading the exported model (``scoring.json``).
+
+    The whole bundle is verified (both checksums) and the export must reproduce the scores
+    recorded at training time (the self-check, within 1e-9), so it cannot drift from the pickle.
+
+    Raises:
+        ModelLoadError: One line naming the path and what is wrong with it.
+    """
+    # the export is read with NumPy alone: other packages' versions cannot change its scores
+    metadata = _verified_metadata(model_dir, packages=("numpy",))
+    scoring_path, metadata_path = model_dir / SCORING_FILE, model_dir / METADATA_FILE
+    if not scoring_path.is_file() or "scoring_sha256" not in metadata:
+        raise ModelLoadError(
+            f"{scoring_path} is missing or unrecorded in {METADATA_FILE} (a bundle from before "
+            "scoring exports: retrain)"
+        )
+    _check_sha(scoring_path, str(metadata["scoring_sha256"]))
+    try:
+        document = json.loads(scoring_path.read_bytes())
+    except (ValueError, RecursionError) as error:
+        raise ModelLoadError(f"{scoring_path} is not valid JSON: {error}") from error
+    if not isinstance(document, dict):
+        raise ModelLoadError(
+            f"{scoring_path} holds a JSON {type(document).__name__}, not a scoring export"
+        )
+    try:
+        model = model_from_export(document)
+    except ExportError as error:
+        raise ModelLoadError(f"{scoring_path}: {error}") from error
+    if list(model.features.feature_names) != list(metadata["feature_names"]):
+        raise ModelLoadError(f"{scoring_path} features disagree with {metadata_path}")
+    check_model(model, metadata, f"model in {model_dir}")
+    return LoadedLeanModel(model, metadata)
+
+
+def _verified_metadata(
+    model_dir: Path, packages: tuple[str, ...] = RECORDED_PACKAGES
+) -> dict[str, Any]:
+    """Checks the directory, both files, the metadata's shape and the pickle's checksum."""
+    model_path, metadata_path = model_dir / MODEL_FILE, model_dir / METADATA_FILE
+    if not model_dir.is_dir():
+        raise ModelLoadError(f"model directory {model_dir} does not exist (run the pipeline)")
+    for path in (model_path, metadata_path):
+        if not path.is_file():
+            raise ModelLoadError(f"{path} is missing (run the pipeline to train a model)")
+    metadata = read_metadata(metadata_path)
+    _check_sha(model_path, metadata["model_sha256"])
+    _warn_on_version_drift(metadata_path, metadata["package_versions"], packages)
+    return metadata
+
+
+def _check_sha(path: Path, expected: str) -> None:
+    actual = sha256_file(path)
+    if actual != expected:
+        raise ModelLoadError(
+            f"{path} does not match its metadata (sha256 {actual[:12]}..., "
+            f"expected {expected[:12]}...): corrupt or from another run"
+        )
 
 
 def read_metadata(path: Path) -> dict[str, Any]:
@@ -237,17 +319,19 @@ def _bracket_depth(raw: bytes) -> int:
     return deepest
 
 
-def _warn_on_version_drift(metadata_path: Path, recorded: Mapping[str, Any]) -> None:
-    """Logs one warning when the bundle was written with other package versions.
+def _warn_on_version_drift(
+    metadata_path: Path, recorded: Mapping[str, Any], packages: tuple[str, ...]
+) -> None:
+    """Logs one warning when the bundle was written with other versions of ``packages``.
 
     The self-check that follows decides whether the bundle still scores correctly; this line
     tells the operator why it might not.
     """
     installed = package_versions()
     drift = {
-        name: (str(recorded[name]), version)
-        for name, version in installed.items()
-        if name in recorded and str(recorded[name]) != version
+        name: (str(recorded[name]), installed[name])
+        for name in packages
+        if name in recorded and str(recorded[name]) != installed[name]
     }
     if drift:
         log.warning(
@@ -257,7 +341,7 @@ def _warn_on_version_drift(metadata_path: Path, recorded: Mapping[str, Any]) -> 
         )
 
 
-def check_model(model: RankingModel, metadata: Mapping[str, Any], name: str) -> None:
+def check_model(model: Scorer, metadata: Mapping[str, Any], name: str) -> None:
     """Re-scores the self-check posts stored in ``metadata`` and compares the scores.
 
     Used at load time and by the service's /ready after the model has raised.

@@ -1,16 +1,6 @@
-"""Feature engineering: one definition shared by training, batch scoring and serving."""
+"""Feature engineering: one definition shared by training, batch scoring and serving.
 
-from features.pipeline import ALL_GROUPS, GROUP_FEATURES, FeatureConfig, FeaturePipeline, Group
-from features.schema import Posts, SchemaError
-from features.transforms import DecaySpec
-
-__all__ = [
-    "ALL_GROUPS",
-    "GROUP_FEATURES",
-    "DecaySpec",
-    "FeatureConfig",
-    "FeaturePipeline",
-    "Group",
-    "Posts",
-    "SchemaError",
-]
+Import the submodules (``features.pipeline``, ``features.schema``, ...) directly. Nothing is
+re-exported here: ``features.pipeline`` needs scikit-learn, and the service, which imports only
+``features.schema`` and ``features.transforms``, runs without it.
+"""

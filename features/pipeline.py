@@ -192,5 +192,5 @@ class FeaturePipeline:
     def _text_block(posts: Posts, tfidf_columns: np.ndarray) -> np.ndarray:
         titles = posts[TEXT_COLUMN]
         return np.column_stack(
-            [text.title_length(titles), tfidf_columns, text.hashed_ngrams(titles)]
+            [transforms.title_length(titles), tfidf_columns, text.hashed_ngrams(titles)]
         )

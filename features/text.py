@@ -19,11 +19,6 @@ def hashed_ngrams(titles: np.ndarray, buckets: int = HASH_BUCKETS) -> np.ndarray
     return np.asarray(vectorizer.transform(titles).toarray(), dtype=np.float64)
 
 
-def title_length(titles: np.ndarray) -> np.ndarray:
-    """Words per title: longer titles carry more information (or more clickbait)."""
-    return np.fromiter((len(title.split()) for title in titles), np.float64, len(titles))
-
-
 class TitleTfidf:
     """TF-IDF over title uni+bigrams, fitted on training rows only.
 

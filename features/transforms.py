@@ -77,3 +77,8 @@ def reddit_hot(score: np.ndarray, age_hours: np.ndarray) -> np.ndarray:
 def hacker_news_gravity(score: np.ndarray, age_hours: np.ndarray) -> np.ndarray:
     """Hacker News ranking: points over a power of age."""
     return (score - 1.0) * hn_decay(age_hours)
+
+
+def title_length(titles: np.ndarray) -> np.ndarray:
+    """Words per title: longer titles carry more information (or more clickbait)."""
+    return np.fromiter((len(title.split()) for title in titles), np.float64, len(titles))

@@ -37,7 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bundle.drift import DriftWindow
 from serving.config import ConfigError
-from serving.model import STAGES, RankOutcome
+from serving.model import STAGES, RankOutcome, posts_to_columns
 
 LATENCY_BUCKETS: Final = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -258,7 +258,8 @@ class Metrics:
             histogram.observe(score)
         window = self.drift.get(version)
         if window is not None:
-            window.add(outcome.columns, outcome.scores)
+            # every raw field, including those the served model does not read
+            window.add(posts_to_columns(outcome.posts), outcome.scores)
             self._since_refresh[version] += 1
             if self._since_refresh[version] >= DRIFT_REFRESH_REQUESTS:
                 self.refresh_drift()

@@ -38,6 +38,13 @@ def load_posts(path: Path = DEFAULT_DATA, synthetic_rows: int = 5_000, seed: int
         return [_typed(row) for row in csv.DictReader(handle)]
 
 
+def describe_source(path: Path = DEFAULT_DATA) -> str:
+    """Where ``load_posts(path)`` takes its posts from, for benchmark reports."""
+    if path.is_file():
+        return f"slates sampled from {path}"
+    return f"slates generated ({path} is absent; shaped like generate_dataset.py)"
+
+
 def synthetic_posts(n: int, seed: int = 0) -> list[Post]:
     """Posts shaped like ``generate_dataset.py``'s (heavy-tailed score, exponential age)."""
     rng = random.Random(seed)

@@ -29,14 +29,13 @@ from pathlib import Path
 from typing import Annotated, Final, Literal, get_args
 
 import numpy as np
-import sklearn
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.background import BackgroundTask
 
 from bundle.store import ModelLoadError
 from serving.config import ConfigError
 from serving.metrics import Metrics
-from serving.model import ModelFailure, Ranker, RankOutcome
+from serving.model import ModelFailure, Ranker, RankOutcome, posts_to_columns
 
 CHALLENGER_DIR_ENV: Final = "FEEDRANK_CHALLENGER_DIR"
 MODE_ENV: Final = "FEEDRANK_CHALLENGER_MODE"
@@ -78,7 +77,7 @@ class RolloutSettings:
         path = Path(directory)
         if path.resolve() == champion_dir.resolve():
             raise ConfigError(f"{CHALLENGER_DIR_ENV} is the champion's directory {champion_dir}")
-        return cls(path, mode, fraction)  # type: ignore[arg-type]  # mode checked above
+        return cls(path, mode, fraction)
 
 
 def in_treatment(user_id: str, salt: str, share: float) -> bool:
@@ -208,8 +207,8 @@ class Rollout:
     def _shadow(self, challenger: Ranker, outcome: RankOutcome) -> None:
         start = time.perf_counter()
         try:
-            with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-                scores = challenger.model.predict_proba(outcome.columns)
+            columns = posts_to_columns(outcome.posts, challenger.input_columns)
+            scores = challenger.model.predict_proba(columns)
             if scores.shape != outcome.scores.shape or not np.isfinite(scores).all():
                 raise ValueError(f"challenger returned unusable scores {scores!r}")
         except Exception:  # isolation: nothing the challenger does may escape

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, with_config
+from typing_extensions import TypedDict
 
 from features.schema import NUMERIC_BOUNDS
 from serving.config import MAX_POSTS
@@ -49,65 +50,90 @@ EXAMPLE_POSTS: Final[list[JsonValue]] = [
 ]
 
 
+# The post fields, shared by ``PostIn`` (the documented model) and ``PostFields`` (what /rank
+# validates into: plain dicts, a third cheaper to build and already what the response echoes).
+PostId = Annotated[
+    int, Field(ge=0, le=MAX_POST_ID, description="Unique within the request (non-negative int64).")
+]
+Title = Annotated[str, Field(max_length=MAX_TITLE_CHARS, description="Post title.")]
+Subreddit = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_SUBREDDIT_CHARS,
+        description="Case-sensitive. A name not seen in training is scored with the "
+        "fallback described in SERVING.md and flagged as `unknown_subreddit`.",
+    ),
+]
+Score = Annotated[
+    int,
+    Field(
+        ge=_int_bounds("score")[0],
+        le=_int_bounds("score")[1],
+        description="Net votes (JSON integer).",
+    ),
+]
+NumComments = Annotated[
+    int,
+    Field(
+        ge=_int_bounds("num_comments")[0],
+        le=_int_bounds("num_comments")[1],
+        description="Comment count (JSON integer).",
+    ),
+]
+UpvoteRatio = Annotated[
+    float,
+    Field(
+        ge=NUMERIC_BOUNDS["upvote_ratio"][0],
+        le=NUMERIC_BOUNDS["upvote_ratio"][1],
+        description="Share of votes that are upvotes, in [0, 1].",
+    ),
+]
+PostAgeHours = Annotated[
+    float,
+    Field(
+        ge=NUMERIC_BOUNDS["post_age_hours"][0],
+        le=NUMERIC_BOUNDS["post_age_hours"][1],
+        description="Hours since posting (finite, non-negative).",
+    ),
+]
+AuthorKarma = Annotated[
+    int,
+    Field(
+        ge=_int_bounds("author_karma")[0],
+        le=_int_bounds("author_karma")[1],
+        description="Author's karma (JSON integer).",
+    ),
+]
+
+
 class PostIn(BaseModel):
     """One candidate post: the training schema minus the ``engaged`` label."""
 
     model_config = ConfigDict(**STRICT, json_schema_extra={"examples": [EXAMPLE_POSTS[0]]})
 
-    post_id: Annotated[
-        int,
-        Field(ge=0, le=MAX_POST_ID, description="Unique within the request (non-negative int64)."),
-    ]
-    title: Annotated[str, Field(max_length=MAX_TITLE_CHARS, description="Post title.")]
-    subreddit: Annotated[
-        str,
-        Field(
-            min_length=1,
-            max_length=MAX_SUBREDDIT_CHARS,
-            description="Case-sensitive. A name not seen in training is scored with the "
-            "fallback described in SERVING.md and flagged as `unknown_subreddit`.",
-        ),
-    ]
-    score: Annotated[
-        int,
-        Field(
-            ge=_int_bounds("score")[0],
-            le=_int_bounds("score")[1],
-            description="Net votes (JSON integer).",
-        ),
-    ]
-    num_comments: Annotated[
-        int,
-        Field(
-            ge=_int_bounds("num_comments")[0],
-            le=_int_bounds("num_comments")[1],
-            description="Comment count (JSON integer).",
-        ),
-    ]
-    upvote_ratio: Annotated[
-        float,
-        Field(
-            ge=NUMERIC_BOUNDS["upvote_ratio"][0],
-            le=NUMERIC_BOUNDS["upvote_ratio"][1],
-            description="Share of votes that are upvotes, in [0, 1].",
-        ),
-    ]
-    post_age_hours: Annotated[
-        float,
-        Field(
-            ge=NUMERIC_BOUNDS["post_age_hours"][0],
-            le=NUMERIC_BOUNDS["post_age_hours"][1],
-            description="Hours since posting (finite, non-negative).",
-        ),
-    ]
-    author_karma: Annotated[
-        int,
-        Field(
-            ge=_int_bounds("author_karma")[0],
-            le=_int_bounds("author_karma")[1],
-            description="Author's karma (JSON integer).",
-        ),
-    ]
+    post_id: PostId
+    title: Title
+    subreddit: Subreddit
+    score: Score
+    num_comments: NumComments
+    upvote_ratio: UpvoteRatio
+    post_age_hours: PostAgeHours
+    author_karma: AuthorKarma
+
+
+@with_config(STRICT)
+class PostFields(TypedDict):
+    """``PostIn`` as a validated dict (same fields, same constraints, fields in schema order)."""
+
+    post_id: PostId
+    title: Title
+    subreddit: Subreddit
+    score: Score
+    num_comments: NumComments
+    upvote_ratio: UpvoteRatio
+    post_age_hours: PostAgeHours
+    author_karma: AuthorKarma
 
 
 Posts = Annotated[
@@ -135,6 +161,16 @@ class RankRequest(BaseModel):
             "runs in ab mode (the `X-User-Id` header takes precedence); see SERVING.md.",
         ),
     ] = None
+
+
+PostFieldsList = Annotated[list[PostFields], Field(min_length=1, max_length=MAX_POSTS)]
+
+
+@with_config(STRICT)
+class RankFields(TypedDict):
+    """``RankRequest`` as a validated dict."""
+
+    posts: PostFieldsList
 
 
 class RankedPost(BaseModel):

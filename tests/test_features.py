@@ -8,8 +8,8 @@ import pytest
 from features import transforms
 from features.pipeline import ALL_GROUPS, GROUP_FEATURES, FeatureConfig, FeaturePipeline
 from features.schema import KNOWN_SUBREDDITS
-from features.text import hashed_ngrams, title_length
-from features.transforms import DecaySpec
+from features.text import hashed_ngrams
+from features.transforms import DecaySpec, title_length
 
 WORDS = np.array(["breaking", "new", "why", "how", "best", "worst", "top", "daily", "free"])
 

@@ -1,8 +1,9 @@
 """The package layering the serving image relies on: serving needs features and bundle only.
 
-The image copies no ``training/`` code and installs no pandas, so the service must import and
-build its app with both unavailable. Checked in a fresh interpreter whose import system refuses
-them, which fails on any import of either, however indirect.
+The image copies no ``training/`` code and installs neither pandas nor the model-fitting
+libraries, so the service must import and build its app with all of them unavailable. Checked
+in a fresh interpreter whose import system refuses them, which fails on any import of one,
+however indirect.
 """
 
 from __future__ import annotations
@@ -32,11 +33,15 @@ BLOCKED_IMPORT_PROBE = textwrap.dedent(
 )
 
 
+# what requirements-serve.txt leaves out: the service scores with the bundle's NumPy export
+SERVING_IMAGE_LACKS = ("training", "pandas", "sklearn", "scipy", "lightgbm", "joblib")
+
+
 @pytest.mark.parametrize(
     ("module", "blocked"),
     [
-        ("serving.app", ("training", "pandas")),
-        ("serving.__main__", ("training", "pandas")),
+        ("serving.app", SERVING_IMAGE_LACKS),
+        ("serving.__main__", SERVING_IMAGE_LACKS),
         ("bundle.store", ("training", "serving", "pandas")),
         ("features.pipeline", ("training", "serving", "bundle", "pandas")),
     ],

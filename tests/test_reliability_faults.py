@@ -28,7 +28,9 @@ from bundle.store import (
     METADATA_FILE,
     MODEL_DIR_ENV,
     MODEL_FILE,
+    SCORING_FILE,
     ModelLoadError,
+    load_model,
     sha256_file,
 )
 from serving.app import create_app
@@ -82,6 +84,18 @@ def _garbage_bundle(model_dir: Path) -> None:
     _edit_metadata(lambda m: m.update(model_sha256=sha256_file(model_dir / MODEL_FILE)))(model_dir)
 
 
+def _replace_export(content: bytes) -> Callable[[Path], None]:
+    """Swaps scoring.json (what the service loads) and updates its checksum."""
+
+    def replace(model_dir: Path) -> None:
+        (model_dir / SCORING_FILE).write_bytes(content)
+        _edit_metadata(lambda m: m.update(scoring_sha256=sha256_file(model_dir / SCORING_FILE)))(
+            model_dir
+        )
+
+    return replace
+
+
 # name -> (how to break a copy of the fixture model, what the one line must say)
 BROKEN: dict[str, tuple[Callable[[Path], None], list[str]]] = {
     "bundle missing": (lambda d: (d / MODEL_FILE).unlink(), [MODEL_FILE, "is missing"]),
@@ -116,10 +130,19 @@ BROKEN: dict[str, tuple[Callable[[Path], None], list[str]]] = {
         _edit_metadata(lambda m: m.update(model_sha256="0" * 64)),
         [MODEL_FILE, "from another run"],
     ),
-    "not a pickle": (_garbage_bundle, [MODEL_FILE, "cannot be unpickled"]),
-    "wrong object": (
-        lambda d: _replace_bundle(d, {"weights": [1, 2, 3]}),
-        [MODEL_FILE, "holds a dict, not a RankingModel"],
+    "export missing": (lambda d: (d / SCORING_FILE).unlink(), [SCORING_FILE, "is missing"]),
+    "export half-written": (
+        lambda d: _truncate(d / SCORING_FILE),
+        [SCORING_FILE, "does not match"],
+    ),
+    "export not JSON": (_replace_export(b"{not json"), [SCORING_FILE, "is not valid JSON"]),
+    "export wrong object": (
+        _replace_export(b"[1, 2, 3]"),
+        [SCORING_FILE, "holds a JSON list, not a scoring export"],
+    ),
+    "export another format": (
+        _replace_export(b'{"format": "onnx"}'),
+        [SCORING_FILE, "format is 'onnx'"],
     ),
     "features disagree": (
         _edit_metadata(lambda m: m["feature_names"].reverse()),
@@ -170,6 +193,32 @@ def test_broken_model_dir_is_one_line_naming_path_and_problem(
     for needle in BROKEN[case][1]:
         assert needle in message
     assert str(model_dir) in message
+
+
+# the pickle is what batch scoring and the notebooks load (``load_model``); the service never
+# unpickles, so these two are refused by ``load_model`` rather than at start-up
+UNPICKLING: dict[str, tuple[Callable[[Path], None], list[str]]] = {
+    "not a pickle": (_garbage_bundle, [MODEL_FILE, "cannot be unpickled"]),
+    "wrong object": (
+        lambda d: _replace_bundle(d, {"weights": [1, 2, 3]}),
+        [MODEL_FILE, "holds a dict, not a RankingModel"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(UNPICKLING))
+def test_broken_pickle_is_one_line_naming_path_and_problem(
+    api_model_dir: Path, tmp_path: Path, case: str
+) -> None:
+    model_dir = tmp_path / "models"
+    shutil.copytree(api_model_dir, model_dir)
+    UNPICKLING[case][0](model_dir)
+    with pytest.raises(ModelLoadError) as raised:
+        load_model(model_dir)
+    message = str(raised.value)
+    assert "\n" not in message
+    for needle in UNPICKLING[case][1]:
+        assert needle in message
 
 
 def test_bundle_from_other_package_versions_warns_once_naming_both(

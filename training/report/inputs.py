@@ -28,7 +28,7 @@ NOTEBOOK_METRICS: Final = tuple(NOTEBOOKS)
 # features whose intuition is their transform's docstring, quoted in the feature table
 DOCUMENTED: Final[Mapping[str, Callable[..., Any]]] = {
     "hn_decay": transforms.hn_decay,
-    "title_words": text.title_length,
+    "title_words": transforms.title_length,
     "title_hash_00": text.hashed_ngrams,
     "score_x_upvote_ratio": transforms.score_x_upvote_ratio,
     "comment_velocity": transforms.comment_velocity,

@@ -1,0 +1,76 @@
+"""The service runs on the lean serving requirements: no scikit-learn, SciPy, LightGBM or joblib.
+
+The image installs requirements-serve.txt only; this proves the service needs nothing else to
+load a bundle (of either family) and rank with it, in a fresh interpreter whose import system
+refuses those packages (and training, and pandas), however indirect the import.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bundle.scoring import FAMILIES, Family, RankingModel
+from bundle.store import bundle_metadata, save_model
+from features.io import read_posts_csv
+from features.pipeline import ALL_GROUPS, FeatureConfig, FeaturePipeline
+from features.schema import LABEL_COLUMN, take
+from serving.model import posts_to_columns
+from serving.payloads import load_posts
+from training.models import fit_family, fit_platt
+
+ROOT = Path(__file__).resolve().parent.parent
+BLOCKED = {"sklearn", "scipy", "lightgbm", "joblib", "pandas", "training"}
+PROBE = textwrap.dedent(
+    """
+    import importlib.abc, json, sys
+    from pathlib import Path
+
+    class Refuse(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in {blocked!r}:
+                raise ImportError(f"{{name}} is not available to this package")
+            return None
+
+    sys.meta_path.insert(0, Refuse())
+    from fastapi.testclient import TestClient
+    from serving.app import create_app
+    from serving.config import Settings
+
+    with TestClient(create_app(Settings(model_dir=Path({model_dir!r})))) as client:
+        response = client.post("/rank", json=json.loads({posts!r}))
+    assert response.status_code == 200, response.text
+    print(json.dumps([item["score"] for item in response.json()["ranked"]]))
+    """
+)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_service_ranks_without_the_training_stack(
+    family: Family, canonical_csv: Path, tmp_path: Path
+) -> None:
+    posts = read_posts_csv(canonical_csv)
+    train = take(posts, np.arange(2_000))
+    y = train.pop(LABEL_COLUMN)
+    pipeline = FeaturePipeline(FeatureConfig(groups=ALL_GROUPS))
+    matrix = pipeline.fit_transform(train, y)
+    estimator = fit_family(family, matrix, y, seed=0)
+    model = RankingModel(
+        family, pipeline, estimator, fit_platt(estimator.decision_function(matrix), y)
+    )
+    save_model(model, bundle_metadata(model, "lean", take(train, np.arange(5))), tmp_path)
+    records = load_posts(canonical_csv)[2_000:2_020]
+    probe = PROBE.format(blocked=BLOCKED, model_dir=str(tmp_path), posts=json.dumps(records))
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    served = sorted(json.loads(result.stdout.strip().splitlines()[-1]), reverse=True)
+    expected = sorted(model.predict_proba(posts_to_columns(records)).tolist(), reverse=True)
+    assert np.abs(np.array(served) - np.array(expected)).max() <= 1e-9
