@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engaged", type=_pair, help="champion,challenger engaged users")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per request
     users = args.users or counts_from_metrics(args.metrics_url)
     check = srm(users[0], users[1], args.share)
     log.info(
