@@ -10,7 +10,8 @@ VENV=${VENV:-$ROOT/.venv}
 PY=$VENV/bin/python
 KERNEL=feedrank
 CELL_TIMEOUT=${CELL_TIMEOUT:-600}
-NOTEBOOKS=(01_eda 02_decay_fitting 03_model_comparison 04_ablation_importance 05_calibration)
+NOTEBOOKS=(01_eda 02_decay_fitting 03_model_comparison 04_ablation_importance 05_calibration
+  06_online_experiments)
 export PYTHONHASHSEED=0
 
 START=$(date +%s)

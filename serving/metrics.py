@@ -27,6 +27,7 @@ from prometheus_client import (
     Histogram,
     ProcessCollector,
     Summary,
+    disable_created_metrics,
     generate_latest,
     multiprocess,
 )
@@ -43,14 +44,33 @@ LATENCY_BUCKETS: Final = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 )  # fmt: skip
 SCORE_BUCKETS: Final = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-DIFFERENCE_BUCKETS: Final = (-0.2, -0.1, -0.05, -0.02, -0.01, 0.0, 0.01, 0.02, 0.05, 0.1, 0.2)
-TAU_BUCKETS: Final = (-0.5, 0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+# bounds start at 0: prometheus_client drops _sum from a histogram with a negative bound
+DIFFERENCE_BUCKETS: Final = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
+TAU_BUCKETS: Final = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 CONTENT_TYPE: Final = CONTENT_TYPE_PLAIN_0_0_4
 UNMATCHED_ROUTE: Final = "unmatched"
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 # the last 5,000 posts: PSI's small-sample bias is about (bins - 1) / posts, 0.002 here
 DRIFT_WINDOW_POSTS: Final = 5_000
-DRIFT_REFRESH_REQUESTS: Final = 100
+# score histograms and drift windows take ranked requests in batches of this many (or at a
+# scrape): a list append per request instead of per-post work on the request path
+FLUSH_REQUESTS: Final = 100
+
+
+def observe_many(histogram: Histogram, values: np.ndarray) -> None:
+    """``histogram.observe`` for each value, in one pass (a bincount, not a loop of locks).
+
+    Uses the child's bucket and sum values, prometheus_client internals that ``observe``
+    itself updates; tests/test_rollout.py checks the result against ``observe``.
+    """
+    if len(values) == 0:
+        return
+    bounds = np.asarray(histogram._upper_bounds)
+    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
+    for bucket, count in zip(histogram._buckets, counts.tolist(), strict=True):
+        if count:
+            bucket.inc(count)
+    histogram._sum.inc(float(np.sum(values)))
 
 
 def multiprocess_dir(environ: Mapping[str, str] = os.environ) -> Path | None:
@@ -147,15 +167,22 @@ class _Series:
         self.shadow = counter(
             "feedrank_shadow_requests", "Requests the challenger scored in shadow.", ("version",)
         )
-        self.shadow_difference = histogram(
+        self.shadow_difference = Summary(
             "feedrank_shadow_score_difference",
-            "Challenger minus champion score, per post of a shadowed request.",
+            "Mean challenger minus champion score of a shadowed request's posts.",
+            ("version",),
+            registry=registry,
+        )
+        self.shadow_abs_difference = histogram(
+            "feedrank_shadow_abs_score_difference",
+            "|challenger - champion| score, per post of a shadowed request.",
             DIFFERENCE_BUCKETS,
             "version",
         )
         self.shadow_tau = histogram(
             "feedrank_shadow_kendall_tau",
-            "Kendall tau-b between the champion's and the challenger's order, per request.",
+            "Kendall tau-b of the champion's and the challenger's order, per request (le=0 "
+            "holds the negative ones).",
             TAU_BUCKETS,
             "version",
         )
@@ -202,13 +229,16 @@ class Metrics:
         self.multiprocess: Path | None = None
         self._stages: dict[str, Any] = {}
         self.drift: dict[str, DriftWindow] = {}
-        self._since_refresh: dict[str, int] = {}
+        self.pending: list[tuple[str, RankOutcome]] = []
+        self._children: dict[tuple[str, ...], Any] = {}
 
     def start(self, environ: Mapping[str, str] = os.environ) -> None:
         """Creates the series (raises ``ConfigError`` for a bad multiprocess directory)."""
         if self.series is not None:
             return
         self.multiprocess = multiprocess_dir(environ)
+        # no *_created series: they double the size of a scrape and say little
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         if self.multiprocess is None:
             ProcessCollector(registry=self.registry)
             self.registry.register(_PeakMemory())
@@ -226,7 +256,6 @@ class Metrics:
         references existed has none, and gets no drift gauges)."""
         if reference is not None:
             self.drift[version] = DriftWindow(reference, DRIFT_WINDOW_POSTS)
-            self._since_refresh[version] = 0
             self.s.reference_mean.labels(version).set(self.drift[version].reference_mean)
 
     def model_error(self) -> None:
@@ -235,11 +264,19 @@ class Metrics:
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         if self.series is None:  # a request before start-up finished: nothing to count yet
             return
-        self.series.requests.labels(route, method, str(status)).inc()
-        self.series.latency.labels(route).observe(seconds)
+        self._child(self.series.requests, "requests", route, method, str(status)).inc()
+        self._child(self.series.latency, "latency", route).observe(seconds)
 
-    def observe_rank(self, outcome: RankOutcome, version: str, role: str) -> None:
-        """Counts a ranked request; cheap, on the request path."""
+    def _child(self, family: Any, *labels: str) -> Any:
+        """``family.labels(*labels[1:])``, cached: ``labels`` takes a lock and builds a key."""
+        child = self._children.get(labels)
+        if child is None:
+            child = self._children[labels] = family.labels(*labels[1:])
+        return child
+
+    def observe_rank(self, outcome: RankOutcome, version: str, role: str) -> bool:
+        """Counts a ranked request and queues its scores and posts; True when a batch is due
+        (the caller runs ``flush`` once the response is sent)."""
         s = self.s
         s.posts.inc(outcome.n_posts)
         if outcome.n_unknown_subreddits:
@@ -248,21 +285,24 @@ class Metrics:
         for stage, seconds in outcome.timings.as_dict().items():
             self._stages[stage].observe(seconds)
             total += seconds
-        s.ranked.labels(version, role).inc()
-        s.rank_seconds.labels(version).observe(total)
+        self._child(s.ranked, "ranked", version, role).inc()
+        self._child(s.rank_seconds, "rank_seconds", version).observe(total)
+        self.pending.append((version, outcome))
+        return len(self.pending) >= FLUSH_REQUESTS
 
-    def observe_scores(self, version: str, outcome: RankOutcome) -> None:
-        """Score histogram and drift window; runs after the response is sent."""
-        histogram = self.s.scores.labels(version)
-        for score in outcome.scores.tolist():
-            histogram.observe(score)
-        window = self.drift.get(version)
-        if window is not None:
-            # every raw field, including those the served model does not read
-            window.add(posts_to_columns(outcome.posts), outcome.scores)
-            self._since_refresh[version] += 1
-            if self._since_refresh[version] >= DRIFT_REFRESH_REQUESTS:
-                self.refresh_drift()
+    def flush(self) -> None:
+        """Score histograms and drift windows for the queued requests, then the drift gauges."""
+        pending, self.pending = self.pending, []
+        for version in {version for version, _ in pending}:
+            outcomes = [outcome for v, outcome in pending if v == version]
+            scores = np.concatenate([outcome.scores for outcome in outcomes])
+            observe_many(self._child(self.s.scores, "scores", version), scores)
+            window = self.drift.get(version)
+            if window is not None:
+                # every raw field, including those the served model does not read
+                posts = [post for outcome in outcomes for post in outcome.posts]
+                window.add(posts_to_columns(posts), scores)
+        self.refresh_drift()
 
     def observe_shadow(
         self, version: str, champion: np.ndarray, challenger: np.ndarray, tau: float, seconds: float
@@ -270,9 +310,9 @@ class Metrics:
         s = self.s
         s.shadow.labels(version).inc()
         s.shadow_seconds.labels(version).observe(seconds)
-        difference = s.shadow_difference.labels(version)
-        for value in (challenger - champion).tolist():
-            difference.observe(value)
+        difference = challenger - champion
+        s.shadow_difference.labels(version).observe(float(difference.mean()))
+        observe_many(s.shadow_abs_difference.labels(version), np.abs(difference))
         if np.isfinite(tau):
             s.shadow_tau.labels(version).observe(tau)
 
@@ -283,12 +323,11 @@ class Metrics:
                 self.s.psi.labels(version, name).set(value)
             self.s.window.labels(version).set(window.filled)
             self.s.mean_score.labels(version).set(window.mean_score())
-            self._since_refresh[version] = 0
 
     def render(self) -> bytes:
         if self.series is None:
             return b""
-        self.refresh_drift()
+        self.flush()
         if self.multiprocess is None:
             return generate_latest(self.registry)
         registry = CollectorRegistry()

@@ -171,8 +171,11 @@ class Rollout:
             )
         return cls(champion, challenger, settings, metrics)
 
-    def rank(self, body: bytes, user_header: str | None) -> tuple[RankOutcome, BackgroundTask]:
-        """Ranks with the model this request belongs to; the task runs after the response.
+    def rank(
+        self, body: bytes, user_header: str | None
+    ) -> tuple[RankOutcome, BackgroundTask | None]:
+        """Ranks with the model this request belongs to; the task, if any, runs after the
+        response is sent (shadow scoring, or a due batch of metrics).
 
         Raises:
             ApiError, RequestValidationError: The body breaks the contract (4xx).
@@ -187,22 +190,27 @@ class Rollout:
                 except ModelFailure:
                     self._challenger_failed()
                 else:
-                    self.metrics.observe_rank(outcome, challenger.version, "challenger")
-                    return outcome, BackgroundTask(self._after, challenger, outcome, False)
+                    due = self.metrics.observe_rank(outcome, challenger.version, "challenger")
+                    return outcome, self._after(due, None)
         outcome = self.champion.rank_body(body)
-        self.metrics.observe_rank(outcome, self.champion.version, "champion")
-        shadow = (
-            challenger is not None
-            and settings.mode == "shadow"
-            and random.random() < settings.share
-        )
-        return outcome, BackgroundTask(self._after, self.champion, outcome, shadow)
+        due = self.metrics.observe_rank(outcome, self.champion.version, "champion")
+        shadow = challenger is not None and settings.mode == "shadow"
+        if shadow and random.random() < settings.share:
+            return outcome, self._after(due, outcome)
+        return outcome, self._after(due, None)
 
-    async def _after(self, ranker: Ranker, outcome: RankOutcome, shadow: bool) -> None:
-        """Runs in the event loop once the response is out (no thread hop, no locks)."""
-        self.metrics.observe_scores(ranker.version, outcome)
-        if shadow and self.challenger is not None:
-            self._shadow(self.challenger, outcome)
+    def _after(self, flush: bool, shadow: RankOutcome | None) -> BackgroundTask | None:
+        """Nothing (most requests), or a task for the event loop once the response is out."""
+        if not flush and shadow is None:
+            return None
+        return BackgroundTask(self._run_after, flush, shadow)
+
+    async def _run_after(self, flush: bool, shadow: RankOutcome | None) -> None:
+        """Async, so it runs in the event loop: no thread hop, no locks."""
+        if shadow is not None and self.challenger is not None:
+            self._shadow(self.challenger, shadow)
+        if flush:
+            self.metrics.flush()
 
     def _shadow(self, challenger: Ranker, outcome: RankOutcome) -> None:
         start = time.perf_counter()
