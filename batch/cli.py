@@ -5,7 +5,7 @@ with the saved bundle. The output has the input's columns as read, in input orde
 ``engagement_score`` and ``unknown_subreddit``; its format also follows its suffix. The local
 engine writes one file; Spark writes a directory of parts, as Spark does. Either way the output
 appears whole or not at all, and the input is never overwritten. Bad input ends with one line on
-stderr and exit status 2.
+stderr and exit status 2 (3 when the engine cannot run here: Spark without Java).
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ import sys
 from pathlib import Path
 from typing import Final
 
-from batch.frames import check_distinct
+from batch.frames import EngineUnavailable, check_distinct
 from batch.local import DEFAULT_CHUNK_ROWS, score_file
 from bundle.store import ModelLoadError, load_model, model_dir_from_env
 from features.schema import SchemaError
 
 EXIT_BAD_INPUT: Final = 2
+EXIT_NO_ENGINE: Final = 3
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -65,11 +66,18 @@ def main(argv: list[str] | None = None) -> int:
             output.parent.mkdir(parents=True, exist_ok=True)
             score_file(Path(args.input), output, model, args.chunk_rows)
     except (SchemaError, ModelLoadError) as error:
-        # one line even when a library's message spans several (pandas' tokenizer ends in one)
-        line = " ".join(part.strip() for part in str(error).splitlines() if part.strip())
-        sys.stderr.write(f"error: {line}\n")
+        _one_line(error)
         return EXIT_BAD_INPUT
+    except EngineUnavailable as error:
+        _one_line(error)
+        return EXIT_NO_ENGINE
     return 0
+
+
+def _one_line(error: Exception) -> None:
+    # one line even when a library's message spans several (pandas' tokenizer ends in one)
+    line = " ".join(part.strip() for part in str(error).splitlines() if part.strip())
+    sys.stderr.write(f"error: {line}\n")
 
 
 if __name__ == "__main__":

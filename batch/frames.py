@@ -22,6 +22,10 @@ UNKNOWN_COLUMN: Final = "unknown_subreddit"
 PARQUET_SUFFIX: Final = ".parquet"
 
 
+class EngineUnavailable(RuntimeError):
+    """The chosen engine cannot run on this machine (Spark without a Java runtime)."""
+
+
 def score_piece(
     frame: pd.DataFrame, model: RankingModel, first_row: int
 ) -> tuple[pd.DataFrame | None, Faults]:

@@ -19,6 +19,7 @@ import hashlib
 import os
 import pickle
 import re
+import shutil
 import sys
 import tempfile
 import warnings
@@ -34,7 +35,14 @@ from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import BooleanType, DoubleType, StructField, StructType
 
-from batch.frames import SCORE_COLUMN, UNKNOWN_COLUMN, is_parquet, score_piece, staging_name
+from batch.frames import (
+    SCORE_COLUMN,
+    UNKNOWN_COLUMN,
+    EngineUnavailable,
+    is_parquet,
+    score_piece,
+    staging_name,
+)
 from bundle.scoring import RankingModel
 from bundle.store import METADATA_FILE, MODEL_FILE, load_model
 from features.io import NO_ROWS, Faults, find_faults, require_columns
@@ -59,6 +67,8 @@ _models: dict[str, RankingModel] = {}  # per Python worker: one verified load pe
 def session(master: str | None = None) -> SparkSession:
     """A session on ``master``; under spark-submit, the master it was given, else local[*]."""
     submitted = "PYSPARK_GATEWAY_PORT" in os.environ  # set by spark-submit for its Python driver
+    if not submitted and "JAVA_HOME" not in os.environ and shutil.which("java") is None:
+        raise EngineUnavailable("the Spark engine needs a Java 17+ runtime: java is not on PATH")
     builder = SparkSession.builder.appName("feedrank-batch").config(
         "spark.ui.showConsoleProgress", "false"
     )

@@ -91,8 +91,10 @@ BAD_INPUTS = {
     # faults in two partitions and two columns: the first checked column wins, with its total
     "two columns, far apart": {(2_500, "post_id"): "x", (10, "score"): "-3"},
     "same column twice": {(2_900, "upvote_ratio"): "", (1_500, "upvote_ratio"): "high"},
-    "out of range, late": {(2_999, "upvote_ratio"): "1.7"},
-    "bad label": {(1_234, "engaged"): "2"},
+    "out of range, late, after a bad label": {
+        (2_999, "upvote_ratio"): "1.7",
+        (1_234, "engaged"): "2",
+    },
 }
 
 
