@@ -50,8 +50,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "docker build -t $IMAGE . ($(docker version --format 'engine {{.Server.Version}}'))"
-docker build -t "$IMAGE" .
+# PYTHON_IMAGE overrides the Dockerfile's digest-pinned base (a mirror that serves tags only)
+build_args=()
+[[ -n ${PYTHON_IMAGE:-} ]] && build_args=(--build-arg "PYTHON_IMAGE=$PYTHON_IMAGE")
+say "docker build ${build_args[*]} -t $IMAGE . ($(docker version --format 'engine {{.Server.Version}}'))"
+docker build "${build_args[@]}" -t "$IMAGE" .
 
 # a free host port, so a server already on 8000 does not collide with the container
 port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
