@@ -37,7 +37,7 @@ NOTEBOOKS = (
 SMALL_PARAMETERS: dict[str, dict[str, Any]] = {
     "03_model_comparison": {"n_random_orders": 20, "n_partitions": 20},
     "04_ablation_importance": {"n_repeats": 2, "sample_rows": 300, "refit_all_features": True},
-    "06_online_experiments": {"sessions": 3_000, "repetitions": 100},
+    "06_online_experiments": {"sessions": 10_000, "repetitions": 100},
 }
 REQUIRED_SECTIONS = (
     "Summary",
