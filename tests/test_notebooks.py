@@ -31,11 +31,13 @@ NOTEBOOKS = (
     "03_model_comparison",
     "04_ablation_importance",
     "05_calibration",
+    "06_online_experiments",
 )
 # Small settings: the full run uses the notebooks' defaults.
 SMALL_PARAMETERS: dict[str, dict[str, Any]] = {
     "03_model_comparison": {"n_random_orders": 20, "n_partitions": 20},
     "04_ablation_importance": {"n_repeats": 2, "sample_rows": 300, "refit_all_features": True},
+    "06_online_experiments": {"sessions": 10_000, "repetitions": 100},
 }
 REQUIRED_SECTIONS = (
     "Summary",
@@ -49,6 +51,7 @@ REQUIRED_SECTIONS = (
     "Unknown subreddits",
     "Ablation and importance",
     "Calibration",
+    "Online experiments",
     "Leakage prevention",
     "Overfitting mitigations",
     "Reproducibility",

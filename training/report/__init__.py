@@ -38,6 +38,7 @@ SECTIONS: Final = (
     ("Unknown subreddits", "unknown"),
     ("Ablation and importance", "importance"),
     ("Calibration", "calibration"),
+    ("Online experiments", "online"),
     ("Leakage prevention", "leakage"),
     ("Overfitting mitigations", "overfitting"),
     ("Reproducibility", "reproducibility"),

@@ -23,6 +23,7 @@ NOTEBOOKS: Final = {
     "model_comparison": "03_model_comparison",
     "importance": "04_ablation_importance",
     "calibration": "05_calibration",
+    "online_experiments": "06_online_experiments",
 }
 NOTEBOOK_METRICS: Final = tuple(NOTEBOOKS)
 # features whose intuition is their transform's docstring, quoted in the feature table
