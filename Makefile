@@ -77,7 +77,7 @@ WORKERS ?= 1
 .PHONY: perf
 perf: $(PY) ## wrk table: /health, echo floor, /rank (20 posts) at concurrency 1 and 32 (needs wrk)
 	$(PY) -m benchmarks.perf --seconds $(PERF_SECONDS) --repeats $(PERF_REPEATS) \
-		--workers $(WORKERS) --json reports/perf-w$(WORKERS).json
+		--workers $(WORKERS) --json reports/benchmarks/perf-w$(WORKERS).json
 
 .PHONY: docker-smoke
 docker-smoke: $(INSTALLED) ## Build the image with docker, run it read-only: API checks, benchmark, 60 s soak, hardening
