@@ -77,7 +77,7 @@ def differences(fresh: Any, committed: Any, path: str = "") -> list[str]:
         pairs = zip(fresh, committed, strict=True)
         return [d for i, (a, b) in enumerate(pairs) for d in differences(a, b, f"{path}[{i}]")]
     if isinstance(fresh, float) and isinstance(committed, float):
-        both_nan = math.isnan(fresh) and math.isnan(committed)  # e.g. a log-linear half-life
+        both_nan = math.isnan(fresh) and math.isnan(committed)
         close = both_nan or math.isclose(fresh, committed, rel_tol=REL_TOL, abs_tol=0.0)
         return [] if close else [f"{path}: {fresh!r} != {committed!r}"]
     return (
