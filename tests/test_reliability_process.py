@@ -284,7 +284,9 @@ def test_soak_has_no_errors_and_flat_memory(
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(report_path.read_text())
     assert report["errors"] == 0
-    assert report["requests"] > SOAK_SECONDS * 20  # it really ran under load
+    # it really ran under load: a few requests per second even on a machine whose other core
+    # is busy (an idle one serves hundreds); the soak's figure is its report, not this bound
+    assert report["requests"] > SOAK_SECONDS * 5
     assert report["rss_growth_mib"] is not None and report["rss_growth_mib"] <= 16
     assert report["open_fds_end"] <= report["open_fds_start"] + SOAK_CONCURRENCY
     assert running_server.process.poll() is None
