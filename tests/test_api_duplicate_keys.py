@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from serving.errors import ApiError
 from serving.parsing import (
     _AS_FIELDS,
+    FAST_PATH_MAX_BYTES,
     _check_no_duplicate_keys,
     _check_unique_ids,
     _validate_models,
@@ -106,3 +107,12 @@ def test_a_repeated_key_is_refused_however_it_is_spelt(style: str) -> None:
     with pytest.raises(RequestValidationError) as raised:
         parse_posts(body)
     assert raised.value.errors()[0]["type"] == "duplicate_key"
+
+
+def test_a_valid_body_too_large_for_the_fast_path_gives_the_same_posts() -> None:
+    post = '{"post_id": 1, "title": "t", "subreddit": "s", "score": 1, "num_comments": 2, '
+    post += '"upvote_ratio": 1, "post_age_hours": 1.5, "author_karma": 3}'
+    body = f'{{"posts": [{post}]}}'.encode()
+    padded = body[:-1] + b" " * FAST_PATH_MAX_BYTES + b"}"
+    assert parse_posts(padded) == parse_posts(body) == reference(body)
+    assert parse_posts(padded)[0]["upvote_ratio"] == 1.0
