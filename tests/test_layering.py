@@ -17,7 +17,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-BLOCKED_IMPORT_PROBE = textwrap.dedent(
+# a template's prelude (``str.format`` with ``blocked``): the packages it names cannot be imported
+REFUSE_IMPORTS = textwrap.dedent(
     """
     import importlib.abc, sys
 
@@ -28,9 +29,9 @@ BLOCKED_IMPORT_PROBE = textwrap.dedent(
             return None
 
     sys.meta_path.insert(0, Refuse())
-    import {module}
     """
 )
+BLOCKED_IMPORT_PROBE = REFUSE_IMPORTS + "import {module}\n"
 
 
 # what requirements-serve.txt leaves out: the service scores with the bundle's NumPy export

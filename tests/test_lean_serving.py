@@ -25,20 +25,15 @@ from serving.model import posts_to_columns
 from serving.payloads import load_posts
 from training.models import fit_family, fit_platt
 
+from .test_layering import REFUSE_IMPORTS, SERVING_IMAGE_LACKS
+
 ROOT = Path(__file__).resolve().parent.parent
-BLOCKED = {"sklearn", "scipy", "lightgbm", "joblib", "pandas", "training"}
-PROBE = textwrap.dedent(
+BLOCKED = set(SERVING_IMAGE_LACKS)
+PROBE = REFUSE_IMPORTS + textwrap.dedent(
     """
-    import importlib.abc, json, sys
+    import json
     from pathlib import Path
 
-    class Refuse(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in {blocked!r}:
-                raise ImportError(f"{{name}} is not available to this package")
-            return None
-
-    sys.meta_path.insert(0, Refuse())
     from fastapi.testclient import TestClient
     from serving.app import create_app
     from serving.config import Settings
