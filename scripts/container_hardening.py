@@ -28,8 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-APP_CONTENTS: Final = {"features", "models", "requirements-serve.txt", "serving", "training"}
-TRAINING_FILES: Final = {"__init__.py", "artifacts.py", "models.py"}
+# the service's code and bundle only: no training code (serving never imports it)
+APP_CONTENTS: Final = {"bundle", "features", "models", "requirements-serve.txt", "serving"}
 BUILD_TOOLS: Final = ("gcc", "cc", "c++", "g++", "clang", "make", "ld", "as", "uv", "cargo")
 HEALTHY_WITHIN_S: Final = 90
 
@@ -86,15 +86,14 @@ def check_no_tools_or_data(target: Target) -> tuple[bool, str]:
         " ; ".join(f"command -v {tool} || true" for tool in BUILD_TOOLS)
     ).stdout.split()
     app = set(target.run("ls -A /app").stdout.split())
-    training = set(target.run("ls /app/training").stdout.split()) - {"__pycache__"}
     datasets = target.run(
         "find / -xdev \\( -name posts.csv -o -name '*.ipynb' -o -name evaluation_report.md \\) "
         "-print 2>/dev/null"
     ).stdout.split()
-    ok = not found and app == APP_CONTENTS and training == TRAINING_FILES and not datasets
+    ok = not found and app == APP_CONTENTS and not datasets
     return ok, (
-        f"build tools found: {found or 'none'}; /app = {sorted(app)}; /app/training = "
-        f"{sorted(training)}; data/notebooks/reports found: {datasets or 'none'}"
+        f"build tools found: {found or 'none'}; /app = {sorted(app)}; "
+        f"data/notebooks/reports found: {datasets or 'none'}"
     )
 
 

@@ -25,14 +25,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from serving.payloads import load_posts
 
 JSON = {"content-type": "application/json"}
-_METRIC = re.compile(
-    r'^feedrank_http_requests_total\{route="([^"]*)",method="(\w+)",status="(\d+)"\} (\d+)$',
-    re.M,
-)
 
 
 def address(url: str) -> tuple[str, int]:
@@ -162,17 +160,29 @@ def trickle(url: str, stop: threading.Event) -> threading.Thread:
     return thread
 
 
+def _samples(url: str, name: str, timeout: float = 10.0) -> list[Sample]:
+    """The samples called ``name`` in /metrics, read with prometheus_client's own parser."""
+    text = httpx.get(f"{url}/metrics", timeout=timeout).text
+    return [
+        sample
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    ]
+
+
 def statuses(url: str) -> dict[tuple[str, str, str], int]:
     """``feedrank_http_requests_total`` from /metrics: (route, method, status) -> count."""
-    text = httpx.get(f"{url}/metrics", timeout=10.0).text
-    return {(r, m, s): int(n) for r, m, s, n in _METRIC.findall(text)}
+    return {
+        (s.labels["route"], s.labels["method"], s.labels["status"]): int(s.value)
+        for s in _samples(url, "feedrank_http_requests_total")
+    }
 
 
 def rss_mib(url: str) -> float:
-    text = httpx.get(f"{url}/metrics", timeout=10.0).text
-    found = re.search(r"^process_resident_memory_bytes (\d+)$", text, re.M)
+    found = _samples(url, "process_resident_memory_bytes")
     assert found, "no RSS in /metrics"
-    return int(found.group(1)) / 2**20
+    return found[0].value / 2**20
 
 
 def flood_body(posts: list[dict[str, Any]], keys_per_post: int = 1400) -> bytes:
@@ -193,10 +203,9 @@ def median_ms(client: httpx.Client, bodies: dict[str, bytes], rounds: int) -> di
 
 
 def _cpu_and_requests(url: str) -> tuple[float, int]:
-    text = httpx.get(f"{url}/metrics", timeout=30.0).text
-    cpu = re.search(r"^process_cpu_seconds_total (\S+)$", text, re.M)
+    cpu = _samples(url, "process_cpu_seconds_total", timeout=30.0)
     assert cpu, "no CPU time in /metrics"
-    return float(cpu.group(1)), sum(statuses(url).values())
+    return cpu[0].value, sum(statuses(url).values())
 
 
 def wrk(url: str, path: str, connections: int, seconds: int, body: Path) -> str:
