@@ -9,7 +9,6 @@ would.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -22,6 +21,7 @@ import pyarrow.parquet as pq
 
 from batch.frames import is_parquet, score_piece, staging_name
 from bundle.scoring import RankingModel
+from bundle.store import fsync_path
 from features.io import NO_ROWS, Faults, require_columns
 from features.schema import SchemaError
 
@@ -108,16 +108,8 @@ def score_file(source: Path, target: Path, model: RankingModel, chunk_rows: int)
             if error is not None:
                 raise error
             stack.close()  # flushes the Parquet footer and closes the file before the fsync
-        _fsync(staging)
+        fsync_path(staging)
         staging.replace(target)
     finally:
         staging.unlink(missing_ok=True)
     return rows
-
-
-def _fsync(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

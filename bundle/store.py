@@ -160,20 +160,20 @@ def save_model(model: RankingModel, metadata: dict[str, Any], model_dir: Path) -
             staging / METADATA_FILE,
             staging,
         ):
-            _fsync(path)
+            fsync_path(path)
         if model_dir.exists():
             model_dir.rename(retired)
             staging.rename(model_dir)
             shutil.rmtree(retired, ignore_errors=True)
         else:
             staging.rename(model_dir)
-        _fsync(model_dir.parent)
+        fsync_path(model_dir.parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
     """Flushes a file or a directory entry to disk."""
     descriptor = os.open(path, os.O_RDONLY)
     try:
