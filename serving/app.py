@@ -13,61 +13,23 @@ from typing import Any, Final
 
 import orjson
 from fastapi import FastAPI, Request
-from fastapi.openapi.utils import get_openapi
-from pydantic import TypeAdapter
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.config import MAX_POSTS, Settings
-from serving.edge import EdgeMiddleware, check_content_encoding
-from serving.errors import ERROR_RESPONSES, ApiError, install_error_handlers
+from serving.config import Settings
+from serving.errors import ApiError, install_error_handlers
+from serving.gateway import Gateway
 from serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from serving.metrics import Metrics, MetricsMiddleware
-from serving.model import ModelFailure, Ranker
-from serving.parsing import check_content_type
-from serving.rollout import USER_HEADER, Rollout, load_rollout
-from serving.schemas import (
-    EXAMPLE_POSTS,
-    ErrorBody,
-    HealthResponse,
-    ModelInfo,
-    RankRequest,
-    RankResponse,
-    ReadyResponse,
-)
+from serving.metrics import Metrics
+from serving.model import Ranker
+from serving.openapi import JSON, openapi_schema
+from serving.rank import RETRY_AFTER, RankEndpoint
+from serving.rollout import load_rollout
+from serving.schemas import ErrorBody, HealthResponse, ModelInfo, ReadyResponse
 
 logger = logging.getLogger("uvicorn.error")
 
-JSON: Final = "application/json"
-RETRY_AFTER: Final = {"Retry-After": "1"}
 _HEALTH_BODY: Final = orjson.dumps({"status": "ok"})
-_SCHEMA_REF: Final = "#/components/schemas/{model}"
-_RANK_BODY_OPENAPI: Final[dict[str, Any]] = {
-    "requestBody": {
-        "required": True,
-        "description": f'1 to {MAX_POSTS} posts, either wrapped as `{{"posts": [...]}}` or '
-        "as a bare JSON array. Extra fields are rejected (422).",
-        "content": {
-            JSON: {
-                "schema": {
-                    "oneOf": [
-                        {"$ref": _SCHEMA_REF.format(model="RankRequest")},
-                        {
-                            "type": "array",
-                            "items": {"$ref": _SCHEMA_REF.format(model="PostIn")},
-                            "minItems": 1,
-                            "maxItems": MAX_POSTS,
-                        },
-                    ]
-                },
-                "examples": {
-                    "wrapped": {"summary": '{"posts": [...]}', "value": {"posts": EXAMPLE_POSTS}},
-                    "bare_array": {"summary": "[...]", "value": EXAMPLE_POSTS},
-                },
-            }
-        },
-    }
-}
 
 
 class StartupError(RuntimeError):
@@ -137,41 +99,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
 
-    @app.post(
-        "/rank",
-        response_model=RankResponse,
-        responses=ERROR_RESPONSES,
-        openapi_extra=_RANK_BODY_OPENAPI,
-        summary="Rank posts by predicted engagement",
-    )
-    async def rank(request: Request) -> Response:
-        """Scores each post and returns them best first, with per-stage timings in the
-        ``Server-Timing`` header. See SERVING.md for the full contract."""
-        _ranker(request)
-        check_content_type(request.headers.get("content-type"))
-        check_content_encoding(request.headers.get("content-encoding"))
-        body = await _read_body(request, request.app.state.settings.max_body_bytes)
-        rollout: Rollout = request.app.state.rollout
-        try:
-            outcome, after = rollout.rank(body, request.headers.get(USER_HEADER))
-        except ModelFailure as failure:
-            request.app.state.metrics.model_error()
-            logger.exception("%s", failure)  # the traceback shows the model's own exception
-            cause = type(failure.__cause__).__name__
-            raise ApiError(
-                503,
-                "model_error",
-                f"the model failed to score these posts ({cause}); the request was valid and "
-                "nothing was ranked. Retry, or fall back to your own ordering",
-                headers=RETRY_AFTER,
-            ) from None
-        return Response(
-            outcome.body,
-            media_type=JSON,
-            headers={"Server-Timing": outcome.timings.server_timing()},
-            background=after,  # drift window, shadow scoring: after the response is sent
-        )
-
     @app.get("/health", response_model=HealthResponse, summary="Liveness: the process answers")
     async def health() -> Response:
         return Response(_HEALTH_BODY, media_type=JSON)
@@ -223,23 +150,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title, version=app.version, summary=app.summary, routes=app.routes
-            )
-            # /rank reads its body itself, so FastAPI cannot see RankRequest: add its schema.
-            request_schema = TypeAdapter(RankRequest).json_schema(ref_template=_SCHEMA_REF)
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            for name, definition in request_schema.pop("$defs", {}).items():
-                components.setdefault(name, definition)
-            components["RankRequest"] = request_schema
-            app.openapi_schema = schema
+            app.openapi_schema = openapi_schema(app)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    edge = settings.edge if settings else None
     app.add_middleware(ModelLifespan, fastapi_app=app, settings=settings)
-    # inside the metrics middleware, so the 503s and 408s it answers are counted
-    app.add_middleware(EdgeMiddleware, settings=settings.edge if settings else None)
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(
+        Gateway, metrics=app.state.metrics, rank=RankEndpoint(app.state, edge), edge=edge
+    )
     return app
 
 
@@ -248,26 +167,6 @@ def _ranker(request: Request) -> Ranker:
     if ranker is None:
         raise ApiError(503, "not_ready", "model not loaded yet; retry shortly", headers=RETRY_AFTER)
     return ranker
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """Reads the body, refusing it (413) as soon as it is known to exceed ``limit`` bytes."""
-    too_large = ApiError(
-        413,
-        "payload_too_large",
-        f"request body exceeds {limit} bytes; send at most {MAX_POSTS} posts per request",
-    )
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 app = create_app()

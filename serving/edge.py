@@ -9,9 +9,9 @@ than in another server or a proxy):
   plus a header-block limit (431), a header read timeout (408 if part of a request arrived,
   else a silent close), a body backstop timeout, and a connection cap that evicts the
   longest-idle connection instead of refusing new ones.
-- ``EdgeMiddleware`` bounds the requests being handled (503 with the error body and
-  ``Retry-After``, counted in /metrics) and gives a request body ``body_timeout`` seconds to
-  arrive (408 with the error body).
+- ``serving.gateway`` bounds the requests being handled (503 with the error body and
+  ``Retry-After``, counted in /metrics) and ``serving.rank`` gives a request body
+  ``body_timeout`` seconds to arrive (408 with the error body).
 """
 
 from __future__ import annotations
@@ -22,20 +22,16 @@ import logging
 from http import HTTPStatus
 from typing import Any, Final
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from serving.config import EdgeSettings
-from serving.errors import ApiError, error_json, error_response
+from serving.errors import ApiError, error_json
 
 logger = logging.getLogger("uvicorn.error")
 
 PROTOCOL: Final = "serving.edge:EdgeProtocol"
-# liveness and scraping stay answerable when /rank is saturated: an orchestrator that cannot
-# reach /health restarts a replica that is merely busy
-UNLIMITED_PATHS: Final = frozenset({"/health", "/metrics"})
 # the protocol's body timer fires after the app's own 408 deadline, as a backstop for bodies no
 # handler reads (a response already sent while the body still trickles in)
 BODY_BACKSTOP_GRACE_S: Final = 1.0
@@ -76,7 +72,7 @@ class EdgeProtocol(HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        self.limit_concurrency = None  # EdgeMiddleware answers overload, with the error body
+        self.limit_concurrency = None  # the gateway answers overload, with the error body
         self.limits = edge_settings()
         self._timer: asyncio.TimerHandle | None = None
         self._reading_headers = True
@@ -203,47 +199,3 @@ class EdgeProtocol(HttpToolsProtocol):
         self._disarm()
         self.transport.write(head.encode("ascii") + body)
         self.transport.close()
-
-
-class EdgeMiddleware:
-    """Bounds the requests in flight and the time their bodies may take to arrive."""
-
-    def __init__(self, app: ASGIApp, settings: EdgeSettings | None = None) -> None:
-        self.app = app
-        self.settings = settings
-        self.in_flight = 0
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limits = self.settings or edge_settings()
-        if self.in_flight >= limits.max_in_flight and scope["path"] not in UNLIMITED_PATHS:
-            response = error_response(
-                503,
-                "overloaded",
-                f"{self.in_flight} requests are being handled (limit {limits.max_in_flight}); "
-                "retry shortly, on this replica or another",
-                headers={"Retry-After": "1"},
-            )
-            await response(scope, receive, send)
-            return
-        deadline = asyncio.get_running_loop().time() + limits.body_timeout
-
-        async def receive_by_deadline() -> Message:
-            try:
-                async with asyncio.timeout_at(deadline):
-                    return await receive()
-            except TimeoutError:
-                raise ApiError(
-                    408,
-                    "request_timeout",
-                    f"the request body did not arrive within {limits.body_timeout:g} s",
-                    headers={"Connection": "close"},
-                ) from None
-
-        self.in_flight += 1
-        try:
-            await self.app(scope, receive_by_deadline, send)
-        finally:
-            self.in_flight -= 1

@@ -135,48 +135,56 @@ def summarise(details: Sequence[ErrorDetail], total: int | None = None) -> str:
     return f"{count} in the request body{shown}; first: {path}: {first.message}"
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Routes every failure through ``error_response``."""
+def client_error_response(exc: Exception, method: str, path: str) -> Response | None:
+    """The error body for a failure the client caused (None for anything else).
 
-    async def on_api_error(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ApiError)
+    One mapping for the framework's exception handlers and for ``serving.rank``, which serves
+    POST /rank outside the framework.
+    """
+    if isinstance(exc, ApiError):
         return error_response(exc.status, exc.error, exc.message, exc.details, exc.headers)
-
-    async def on_validation_error(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
+    if isinstance(exc, RequestValidationError):
         # a 256 KiB body can hold ~20,000 errors (unknown keys): describe only the first few,
         # or formatting the answer would take up to a second
         errors = exc.errors()
         total = exc.total if isinstance(exc, TruncatedValidationError) else len(errors)
         details = details_from_errors(errors[:MAX_DETAILS])
         return error_response(422, "validation_error", summarise(details, total), details)
-
-    async def on_client_disconnect(request: Request, _: Exception) -> Response:
+    if isinstance(exc, ClientDisconnect):
         # the client's doing, not a server error: one log line, no traceback, counted as 499
         # (nginx's "client closed request"); the answer goes nowhere, /metrics records it
         edge_logger.info(
-            "client closed the connection before sending all of %s %s (499)",
-            request.method,
-            request.url.path,
+            "client closed the connection before sending all of %s %s (499)", method, path
         )
         return error_response(
             499, "client_closed_request", "the client closed the connection mid-request"
         )
-
-    async def on_http_error(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc, StarletteHTTPException):
         phrase = HTTPStatus(exc.status_code).phrase
         code = phrase.lower().replace(" ", "_").replace("-", "_")
         return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+    return None
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Routes every failure through ``error_response``."""
+
+    async def on_client_error(request: Request, exc: Exception) -> Response:
+        response = client_error_response(exc, request.method, request.url.path)
+        assert response is not None  # registered for the client-error types only
+        return response
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(500, "internal_error", f"internal error ({type(exc).__name__})")
 
-    app.add_exception_handler(ApiError, on_api_error)
-    app.add_exception_handler(RequestValidationError, on_validation_error)
-    app.add_exception_handler(ClientDisconnect, on_client_disconnect)
-    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    for client_error in (
+        ApiError,
+        RequestValidationError,
+        ClientDisconnect,
+        StarletteHTTPException,
+    ):
+        app.add_exception_handler(client_error, on_client_error)
     app.add_exception_handler(Exception, on_unexpected)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import resource
-import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -34,7 +33,6 @@ from prometheus_client import (
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bundle.drift import DriftWindow
 from serving.config import ConfigError
@@ -48,7 +46,6 @@ SCORE_BUCKETS: Final = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 DIFFERENCE_BUCKETS: Final = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 TAU_BUCKETS: Final = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 CONTENT_TYPE: Final = CONTENT_TYPE_PLAIN_0_0_4
-UNMATCHED_ROUTE: Final = "unmatched"
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 # the last 5,000 posts: PSI's small-sample bias is about (bins - 1) / posts, 0.002 here
 DRIFT_WINDOW_POSTS: Final = 5_000
@@ -334,46 +331,3 @@ class Metrics:
         collector = multiprocess.MultiProcessCollector
         collector(registry, path=str(self.multiprocess))  # type: ignore[no-untyped-call]
         return generate_latest(registry)
-
-
-class MetricsMiddleware:
-    """Pure ASGI middleware (no per-request task or body copy) timing every HTTP request.
-
-    The duration ends at the response's last byte, so work scheduled after the response (shadow
-    scoring, the drift window) is not counted as request latency.
-    """
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-        recorded = False
-
-        def record() -> None:
-            nonlocal recorded
-            recorded = True
-            route = scope.get("route")
-            template = getattr(route, "path", None) or UNMATCHED_ROUTE
-            self.metrics.observe_request(
-                str(template), scope["method"], status, time.perf_counter() - start
-            )
-
-        async def send_and_record(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-            if message["type"] == "http.response.body" and not message.get("more_body", False):
-                record()
-
-        try:
-            await self.app(scope, receive, send_and_record)
-        finally:
-            if not recorded:
-                record()
