@@ -32,6 +32,7 @@ from typing import Any, Final
 
 from benchmarks.wrk import WrkError, WrkResult, run_wrk, write_bodies
 from serving.payloads import DEFAULT_DATA, describe_source, load_posts, slate_body
+from serving.rollout import CHALLENGER_DIR_ENV, MODE_ENV, SHARE_ENV
 
 TARGETS: Final = ("health", "echo", "rank")
 HOST: Final = "127.0.0.1"
@@ -109,35 +110,51 @@ def _children(pid: int) -> list[int]:
     return children
 
 
+def targets(args: argparse.Namespace) -> tuple[str, ...]:
+    return (*TARGETS, "shadow") if args.shadow_dir is not None else TARGETS
+
+
 def measure(args: argparse.Namespace, bodies: Path) -> tuple[list[Sample], dict[str, Any]]:
-    """Starts both servers and runs every (repetition, concurrency, target) once."""
+    """Starts the servers and runs every (repetition, concurrency, target) once."""
     env = {**os.environ, "WEB_CONCURRENCY": str(args.workers)}
     if args.model_dir is not None:
         env["FEEDRANK_MODEL_DIR"] = str(args.model_dir)
-    app_port, echo_port = free_port(), free_port()
-    app_command = [sys.executable, "-m", "serving", "--host", HOST, "--port", str(app_port)]
-    app_command.append("--no-access-log")
-    echo_command = [sys.executable, "-m", "uvicorn", "benchmarks.echo_floor:app", "--host", HOST]
-    echo_command += ["--port", str(echo_port), *ECHO_SERVER]
-    app_url, echo_url = f"http://{HOST}:{app_port}", f"http://{HOST}:{echo_port}"
-    urls = {"health": f"{app_url}/health", "echo": f"{echo_url}/rank", "rank": f"{app_url}/rank"}
+    ports = {name: free_port() for name in ("rank", "echo", "shadow")}
+    urls = {name: f"http://{HOST}:{port}" for name, port in ports.items()}
+    service = [sys.executable, "-m", "serving", "--host", HOST, "--no-access-log", "--port"]
+    commands = {name: [*service, str(ports[name])] for name in ("rank", "shadow")}
+    commands["echo"] = [sys.executable, "-m", "uvicorn", "benchmarks.echo_floor:app", "--host"]
+    commands["echo"] += [HOST, "--port", str(ports["echo"]), *ECHO_SERVER]
+    shadow_env = {
+        **env,
+        CHALLENGER_DIR_ENV: str(args.shadow_dir),
+        MODE_ENV: "shadow",
+        SHARE_ENV: f"{args.shadow_share:g}",
+    }
+    servers = {"rank": (env, "/ready"), "echo": (env, "/health")}
+    if args.shadow_dir is not None:
+        servers["shadow"] = (shadow_env, "/ready")
     samples: list[Sample] = []
-    with (
-        server(app_command, env, f"{app_url}/ready") as app_pid,
-        server(echo_command, env, f"{echo_url}/health") as echo_pid,
-    ):
-        with urllib.request.urlopen(f"{app_url}/model", timeout=5) as response:
+    with contextlib.ExitStack() as stack:
+        pids = {
+            name: stack.enter_context(server(commands[name], environ, urls[name] + ready))
+            for name, (environ, ready) in servers.items()
+        }
+        with urllib.request.urlopen(f"{urls['rank']}/model", timeout=5) as response:
             model = json.load(response)
-        pids = {"health": app_pid, "echo": echo_pid, "rank": app_pid}
-        for target in TARGETS:  # warm-up: imports, caches, allocator, CPU frequency
-            run_wrk(urls[target], 8, 1, None if target == "health" else bodies)
+        pids["health"] = pids["rank"]
+        paths = {name: f"{urls[name]}/rank" for name in servers}
+        paths["health"] = f"{urls['rank']}/health"
+        order = targets(args)
+        for target in order:  # warm-up: imports, caches, allocator, CPU frequency
+            run_wrk(paths[target], 8, 1, None if target == "health" else bodies)
         for repetition in range(args.repeats):
             for concurrency in args.concurrency:
-                order = TARGETS[repetition % 3 :] + TARGETS[: repetition % 3]
-                for target in order:
+                turn = repetition % len(order)
+                for target in order[turn:] + order[:turn]:
                     before = cpu_seconds(pids[target])
                     result = run_wrk(
-                        urls[target],
+                        paths[target],
                         concurrency,
                         args.seconds,
                         None if target == "health" else bodies,
@@ -151,7 +168,7 @@ def measure(args: argparse.Namespace, bodies: Path) -> tuple[list[Sample], dict[
 def summarise(samples: list[Sample], concurrency: int) -> dict[str, Any]:
     """Medians over repetitions for one concurrency, and /rank ÷ echo from those medians."""
     row: dict[str, Any] = {"concurrency": concurrency}
-    for target in TARGETS:
+    for target in dict.fromkeys(sample.target for sample in samples):
         runs = [s for s in samples if s.concurrency == concurrency and s.target == target]
         cpu = [s.cpu_ms_per_request for s in runs if s.cpu_ms_per_request is not None]
         row[target] = {
@@ -213,9 +230,45 @@ def render(report: dict[str, Any]) -> str:
             f"\n/rank costs {min(known):.3f}-{max(known):.3f} ms of server CPU per request: "
             f"{min(known):.2f}-{max(known):.2f} cores per 1,000 requests/s."
         )
-    errors = sum(row[t]["errors"] for row in report["rows"] for t in TARGETS)
-    lines.append(f"errors (socket + non-2xx): {errors}")
+    if "shadow" in report["rows"][0]:
+        lines += shadow_table(report)
+    lines.append(f"errors (socket + non-2xx): {errors(report)}")
     return "\n".join(lines)
+
+
+def shadow_table(report: dict[str, Any]) -> list[str]:
+    """/rank against the same service shadow-scoring with a challenger, from the same run."""
+    lines = [
+        "",
+        f"shadow scoring: challenger {report['shadow']['version']} "
+        f"({report['shadow']['family']}), share {report['shadow']['share']:g}",
+        "",
+        "| concurrency | `/rank` rps | `/rank` with shadow rps | shadow ÷ `/rank` "
+        "| server CPU per request: `/rank` / shadow (ratio) |",
+        "|---|---|---|---|---|",
+    ]
+    for row in report["rows"]:
+        rank, shadow = row["rank"], row["shadow"]
+        cpu = "-"
+        if rank["cpu_ms_per_request"] and shadow["cpu_ms_per_request"]:
+            cpu = (
+                f"{rank['cpu_ms_per_request'] * 1e3:,.0f} µs / "
+                f"{shadow['cpu_ms_per_request'] * 1e3:,.0f} µs "
+                f"({shadow['cpu_ms_per_request'] / rank['cpu_ms_per_request']:.2f})"
+            )
+        lines.append(
+            f"| {row['concurrency']} | {rank['rps']:,.0f} | {shadow['rps']:,.0f} "
+            f"| {shadow['rps'] / rank['rps']:.2f} | {cpu} |"
+        )
+    return lines
+
+
+def errors(report: dict[str, Any]) -> int:
+    return sum(entry["errors"] for row in report["rows"] for entry in _entries(row))
+
+
+def _entries(row: dict[str, Any]) -> list[dict[str, Any]]:
+    return [value for value in row.values() if isinstance(value, dict)]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -229,9 +282,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="processes per server")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument(
+        "--shadow-dir",
+        type=Path,
+        default=None,
+        help="also measure a third server shadow-scoring with this challenger bundle",
+    )
+    parser.add_argument("--shadow-share", type=float, default=1.0, help="its shadow share")
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.seconds < 1 or args.workers < 1 or not 1 <= args.posts <= 20:
         parser.error("--repeats, --seconds and --workers must be >= 1, --posts in 1..20")
+    if not 0 < args.shadow_share <= 1:
+        parser.error("--shadow-share must be in (0, 1]")
     return args
 
 
@@ -260,12 +322,18 @@ def main(argv: list[str] | None = None) -> int:
         "rows": [summarise(samples, concurrency) for concurrency in args.concurrency],
         "samples": [asdict(sample) for sample in samples],
     }
+    if args.shadow_dir is not None:
+        challenger = json.loads((args.shadow_dir / "metadata.json").read_text())
+        report["shadow"] = {
+            "version": challenger["model_version"],
+            "family": challenger["family"],
+            "share": args.shadow_share,
+        }
     sys.stdout.write(render(report) + "\n")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")
-    failed = any(row[t]["errors"] for row in report["rows"] for t in TARGETS)
-    return 1 if failed else 0
+    return 1 if errors(report) else 0
 
 
 if __name__ == "__main__":
