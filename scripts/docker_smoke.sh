@@ -8,6 +8,9 @@
 #                                      any error or RSS growth over 32 MiB
 #   4. scripts/container_hardening.py  non-root, read-only, no build tools or data, HEALTHCHECK
 #                                      healthy, `docker stop` ends it with exit code 0
+#   5. scripts/container_rollout.py    a LightGBM challenger trained by the CLI on this machine,
+#                                      mounted read-only: shadow mode, then ab mode
+# It also prints the image size and how long /health took to answer after `docker run`.
 # Needs a running Docker engine and the project's .venv (`make docker-smoke` creates it first).
 # Every step must pass: any failure, a missing engine included, exits non-zero. The container
 # is removed on every exit path; the image (feedrank:smoke) is kept as the layer cache.
@@ -37,8 +40,10 @@ docker network inspect bridge >/dev/null 2>&1 \
 # realistic slates for the benchmark and the soak: the verbatim generator, about 2 s
 [[ -f data/posts.csv ]] || { mkdir -p data && "$PY" generate_dataset.py; }
 
+challenger=""  # the challenger bundle's temporary directory (step 5)
 cleanup() {
   local rc=$?
+  [[ -n $challenger ]] && rm -rf "$challenger"
   if docker container inspect "$CONTAINER" >/dev/null 2>&1; then
     if [[ $rc -ne 0 ]]; then
       say "last container log lines:" >&2
@@ -55,11 +60,13 @@ build_args=()
 [[ -n ${PYTHON_IMAGE:-} ]] && build_args=(--build-arg "PYTHON_IMAGE=$PYTHON_IMAGE")
 say "docker build ${build_args[*]} -t $IMAGE . ($(docker version --format 'engine {{.Server.Version}}'))"
 docker build "${build_args[@]}" -t "$IMAGE" .
+say "image size: $(docker image inspect -f '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB", $1 / 1e6}')"
 
 # a free host port, so a server already on 8000 does not collide with the container
 port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 url=http://127.0.0.1:$port
 say "docker run --read-only --cap-drop ALL --security-opt no-new-privileges -p 127.0.0.1:$port:8000"
+started=$(date +%s.%N)
 docker run -d --name "$CONTAINER" --read-only --cap-drop ALL \
   --security-opt no-new-privileges -p "127.0.0.1:$port:8000" "$IMAGE" >/dev/null
 
@@ -68,19 +75,25 @@ until "$PY" -c "import urllib.request; urllib.request.urlopen('$url/health', tim
   [[ $(docker inspect -f '{{.State.Running}}' "$CONTAINER") == true ]] \
     || fail "the container exited with code $(docker inspect -f '{{.State.ExitCode}}' "$CONTAINER")"
   [[ $(date +%s) -lt $deadline ]] || fail "$url/health did not answer within ${HEALTH_WAIT_S} s"
-  sleep 0.5
+  sleep 0.1
 done
-say "healthy: $url/health"
+say "healthy: $url/health answered $(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}') s after docker run"
 
-say "1/4 API checks: scripts/container_checks.py --url $url"
+say "1/5 API checks: scripts/container_checks.py --url $url"
 "$PY" scripts/container_checks.py --url "$url"
 
-say "2/4 benchmark: benchmark.py --requests 300 --concurrency 8"
+say "2/5 benchmark: benchmark.py --requests 300 --concurrency 8"
 "$PY" benchmark.py --url "$url" --requests 300 --concurrency 8 --no-progress
 
-say "3/4 soak: benchmark.py --duration $SOAK_SECONDS --concurrency $SOAK_CONCURRENCY"
+say "3/5 soak: benchmark.py --duration $SOAK_SECONDS --concurrency $SOAK_CONCURRENCY"
 "$PY" benchmark.py --url "$url" --duration "$SOAK_SECONDS" --concurrency "$SOAK_CONCURRENCY" \
   --warmup 200 --no-progress
 
-say "4/4 hardening: scripts/container_hardening.py (ends with docker stop)"
+say "4/5 hardening: scripts/container_hardening.py (ends with docker stop)"
 "$PY" scripts/container_hardening.py --container "$CONTAINER" --image "$IMAGE"
+
+challenger=$(mktemp -d)
+say "5/5 rollout: python -m training.train --family lightgbm --groups raw, then shadow and ab runs"
+"$PY" -m training.train --family lightgbm --groups raw --model-dir "$challenger/bundle" 2>&1 | tail -1
+chmod -R a+rX "$challenger"  # the image's user (uid 10001) reads the mount
+"$PY" -m scripts.container_rollout --image "$IMAGE" --challenger-dir "$challenger/bundle"
