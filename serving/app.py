@@ -87,16 +87,41 @@ class ModelLifespan:
         )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+class FeedrankApp(FastAPI):
+    """FastAPI whose HTTP requests enter through ``serving.gateway.Gateway``, which serves
+    /rank itself; the OpenAPI document adds /rank (``serving.openapi``)."""
+
+    def __init__(self, settings: Settings | None) -> None:
+        super().__init__(
+            title="feedrank",
+            version="1.0.0",
+            summary="Ranks 1-20 Reddit-style posts by calibrated P(engaged).",
+        )
+        self.state.metrics = Metrics()
+        self.state.ranker = None
+        self.state.settings = settings
+        edge = settings.edge if settings else None
+        rank = RankEndpoint(self.state, edge)
+        self.gateway = Gateway(self._framework, self.state.metrics, rank, edge)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.gateway(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def _framework(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            self.openapi_schema = openapi_schema(self)
+        return self.openapi_schema
+
+
+def create_app(settings: Settings | None = None) -> FeedrankApp:
     """Builds the app; ``settings`` default to the environment, read at start-up."""
-    app = FastAPI(
-        title="feedrank",
-        version="1.0.0",
-        summary="Ranks 1-20 Reddit-style posts by calibrated P(engaged).",
-    )
-    app.state.metrics = Metrics()
-    app.state.ranker = None
-    app.state.settings = settings
+    app = FeedrankApp(settings)
     install_error_handlers(app)
 
     @app.get("/health", response_model=HealthResponse, summary="Liveness: the process answers")
@@ -148,17 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def metrics(request: Request) -> Response:
         return Response(request.app.state.metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            app.openapi_schema = openapi_schema(app)
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-    edge = settings.edge if settings else None
     app.add_middleware(ModelLifespan, fastapi_app=app, settings=settings)
-    app.add_middleware(
-        Gateway, metrics=app.state.metrics, rank=RankEndpoint(app.state, edge), edge=edge
-    )
     return app
 
 

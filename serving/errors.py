@@ -166,6 +166,12 @@ def client_error_response(exc: Exception, method: str, path: str) -> Response | 
     return None
 
 
+def internal_error_response(exc: Exception, method: str, path: str) -> Response:
+    """A bug: its traceback goes to the log, only its type to the client."""
+    logger.error("unhandled error on %s %s", method, path, exc_info=exc)
+    return error_response(500, "internal_error", f"internal error ({type(exc).__name__})")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Routes every failure through ``error_response``."""
 
@@ -175,8 +181,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return response
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", f"internal error ({type(exc).__name__})")
+        return internal_error_response(exc, request.method, request.url.path)
 
     for client_error in (
         ApiError,

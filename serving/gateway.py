@@ -1,10 +1,12 @@
-"""The outermost middleware: every HTTP request is bounded, timed and counted here once.
+"""Where every HTTP request enters the service: bounded, timed and counted here once.
 
-One pure-ASGI layer instead of three: it answers overload (503 with the error body and
-``Retry-After``, before anything else runs), serves ``/rank`` through ``RankEndpoint`` without
-entering the framework, passes every other route to FastAPI, and records each request's status
-and duration in /metrics. The duration ends at the response's last byte, so the work scheduled
-after a ranking (shadow scoring, a batch of drift metrics) is not counted as request latency.
+The app (``serving.app.FeedrankApp``) hands each HTTP request to ``Gateway`` before FastAPI
+sees it. The gateway answers overload (503 with the error body and ``Retry-After``, before
+anything else runs), serves ``/rank`` through ``RankEndpoint`` without entering the framework
+(whose per-request layers cost more than the model: SERVING.md, "Performance"), passes every
+other request to FastAPI, and records each request's status and duration in /metrics. The
+duration ends at the response's last byte, so the work scheduled after a ranking (shadow
+scoring, a batch of drift metrics) is not counted as request latency.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.config import EdgeSettings
 from serving.edge import edge_settings
-from serving.errors import error_response
+from serving.errors import error_response, internal_error_response
 from serving.metrics import Metrics
 from serving.rank import RANK_PATH, RankEndpoint
 
@@ -27,7 +29,8 @@ UNMATCHED_ROUTE: Final = "unmatched"
 
 
 class Gateway:
-    """Bounds the requests in flight, serves ``/rank``, and times every request."""
+    """Bounds the requests in flight, serves ``/rank``, and times every request; ``app`` is
+    the framework, for every other request."""
 
     def __init__(
         self, app: ASGIApp, metrics: Metrics, rank: RankEndpoint, edge: EdgeSettings | None
@@ -68,9 +71,10 @@ class Gateway:
     async def _rank(self, scope: Scope, receive: Receive, send: Send, start: float) -> None:
         try:
             status, after = await self.rank(scope, receive, send)
-        except BaseException:
-            self._record(scope, RANK_PATH, 500, start)  # ServerErrorMiddleware answers it
-            raise
+        except Exception as bug:  # outside the framework, so answered here as its handler would
+            response = internal_error_response(bug, scope["method"], RANK_PATH)
+            await response(scope, receive, send)
+            status, after = response.status_code, None
         self._record(scope, RANK_PATH, status, start)
         if after is not None:
             await after()

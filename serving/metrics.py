@@ -12,6 +12,7 @@ in a read-only container).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import resource
 from collections.abc import Iterable, Mapping
@@ -35,8 +36,9 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from bundle.drift import DriftWindow
+from features.schema import TEXT_COLUMN
 from serving.config import ConfigError
-from serving.model import STAGES, RankOutcome, posts_to_columns
+from serving.model import STAGES, RankOutcome
 
 LATENCY_BUCKETS: Final = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -49,25 +51,32 @@ CONTENT_TYPE: Final = CONTENT_TYPE_PLAIN_0_0_4
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 # the last 5,000 posts: PSI's small-sample bias is about (bins - 1) / posts, 0.002 here
 DRIFT_WINDOW_POSTS: Final = 5_000
-# score histograms and drift windows take ranked requests in batches of this many (or at a
-# scrape): a list append per request instead of per-post work on the request path
+# ranked requests reach their metrics in batches of this many, after the response (or at a
+# scrape, or FLUSH_SECONDS after the batch began): a list append per request instead of
+# a dozen locked updates and per-post work on the request path
 FLUSH_REQUESTS: Final = 100
+# so a worker that goes quiet still publishes its last requests (a multiprocess scrape of
+# another worker cannot flush it)
+FLUSH_SECONDS: Final = 1.0
 
 
-def observe_many(histogram: Histogram, values: np.ndarray) -> None:
-    """``histogram.observe`` for each value, in one pass (a bincount, not a loop of locks).
+def observe_many(metric: Histogram | Summary, values: np.ndarray) -> None:
+    """``metric.observe`` for each value, in one pass (a bincount, not a loop of locks).
 
-    Uses the child's bucket and sum values, prometheus_client internals that ``observe``
-    itself updates; tests/test_rollout.py checks the result against ``observe``.
+    Uses the child's bucket, count and sum values, prometheus_client internals that
+    ``observe`` itself updates; tests/test_rollout.py checks the result against ``observe``.
     """
     if len(values) == 0:
         return
-    bounds = np.asarray(histogram._upper_bounds)
-    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
-    for bucket, count in zip(histogram._buckets, counts.tolist(), strict=True):
-        if count:
-            bucket.inc(count)
-    histogram._sum.inc(float(np.sum(values)))
+    if isinstance(metric, Summary):
+        metric._count.inc(len(values))
+    else:
+        bounds = np.asarray(metric._upper_bounds)
+        counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
+        for bucket, count in zip(metric._buckets, counts.tolist(), strict=True):
+            if count:
+                bucket.inc(count)
+    metric._sum.inc(float(np.sum(values)))
 
 
 def multiprocess_dir(environ: Mapping[str, str] = os.environ) -> Path | None:
@@ -217,6 +226,19 @@ class _Series:
         )
 
 
+def drift_columns(outcomes: list[RankOutcome]) -> dict[str, np.ndarray]:
+    """Every raw field drift watches, from the columns the requests already built (the model's
+    inputs: all numbers and the subreddit) plus the titles, if the model did not read them."""
+    columns = {
+        name: np.concatenate([outcome.columns[name] for outcome in outcomes])
+        for name in outcomes[0].columns
+    }
+    if TEXT_COLUMN not in columns:
+        titles = [post["title"] for outcome in outcomes for post in outcome.posts]
+        columns[TEXT_COLUMN] = np.array(titles, dtype=object)
+    return columns
+
+
 class Metrics:
     """What /metrics exposes; ``start`` creates the series once the models are loaded."""
 
@@ -226,7 +248,7 @@ class Metrics:
         self.multiprocess: Path | None = None
         self._stages: dict[str, Any] = {}
         self.drift: dict[str, DriftWindow] = {}
-        self.pending: list[tuple[str, RankOutcome]] = []
+        self.pending: list[tuple[str, str, RankOutcome]] = []
         self._children: dict[tuple[str, ...], Any] = {}
 
     def start(self, environ: Mapping[str, str] = os.environ) -> None:
@@ -272,34 +294,49 @@ class Metrics:
         return child
 
     def observe_rank(self, outcome: RankOutcome, version: str, role: str) -> bool:
-        """Counts a ranked request and queues its scores and posts; True when a batch is due
-        (the caller runs ``flush`` once the response is sent)."""
-        s = self.s
-        s.posts.inc(outcome.n_posts)
-        if outcome.n_unknown_subreddits:
-            s.unknown.inc(outcome.n_unknown_subreddits)
-        total = 0.0
-        for stage, seconds in outcome.timings.as_dict().items():
-            self._stages[stage].observe(seconds)
-            total += seconds
-        self._child(s.ranked, "ranked", version, role).inc()
-        self._child(s.rank_seconds, "rank_seconds", version).observe(total)
-        self.pending.append((version, outcome))
+        """Queues a ranked request for its metrics; True when a batch is due (the caller runs
+        ``flush`` once the response is sent). A batch that stays short is flushed by a timer."""
+        if not self.pending:
+            self._flush_later()
+        self.pending.append((version, role, outcome))
         return len(self.pending) >= FLUSH_REQUESTS
 
+    def _flush_later(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop: flushed by count and at every scrape
+            return
+        loop.call_later(FLUSH_SECONDS, self.flush)
+
     def flush(self) -> None:
-        """Score histograms and drift windows for the queued requests, then the drift gauges."""
+        """Counters, latency, score histograms and drift windows for the queued requests, then
+        the drift gauges."""
         pending, self.pending = self.pending, []
-        for version in {version for version, _ in pending}:
-            outcomes = [outcome for v, outcome in pending if v == version]
-            scores = np.concatenate([outcome.scores for outcome in outcomes])
-            observe_many(self._child(self.s.scores, "scores", version), scores)
-            window = self.drift.get(version)
-            if window is not None:
-                # every raw field, including those the served model does not read
-                posts = [post for outcome in outcomes for post in outcome.posts]
-                window.add(posts_to_columns(posts), scores)
+        if pending:
+            s = self.s
+            outcomes = [outcome for _, _, outcome in pending]
+            s.posts.inc(sum(outcome.n_posts for outcome in outcomes))
+            unknown = sum(outcome.n_unknown_subreddits for outcome in outcomes)
+            if unknown:
+                s.unknown.inc(unknown)
+            stages = np.array([outcome.timings.as_tuple() for outcome in outcomes])
+            for stage, seconds in zip(STAGES, stages.T, strict=True):
+                observe_many(self._stages[stage], seconds)
+            totals = stages.sum(axis=1)
+            for version, role in dict.fromkeys((v, r) for v, r, _ in pending):
+                mine = [i for i, (v, r, _) in enumerate(pending) if (v, r) == (version, role)]
+                self._child(s.ranked, "ranked", version, role).inc(len(mine))
+                observe_many(self._child(s.rank_seconds, "rank_seconds", version), totals[mine])
+            for version in dict.fromkeys(v for v, _, _ in pending):
+                self._observe_posts(version, [o for v, _, o in pending if v == version])
         self.refresh_drift()
+
+    def _observe_posts(self, version: str, outcomes: list[RankOutcome]) -> None:
+        scores = np.concatenate([outcome.scores for outcome in outcomes])
+        observe_many(self._child(self.s.scores, "scores", version), scores)
+        window = self.drift.get(version)
+        if window is not None:
+            window.add(drift_columns(outcomes), scores)
 
     def observe_shadow(
         self, version: str, champion: np.ndarray, challenger: np.ndarray, tau: float, seconds: float

@@ -47,7 +47,10 @@ class StageTimings:
     serialise: float
 
     def as_dict(self) -> dict[str, float]:
-        return {stage: getattr(self, stage) for stage in STAGES}
+        return dict(zip(STAGES, self.as_tuple(), strict=True))
+
+    def as_tuple(self) -> tuple[float, float, float, float]:
+        return (self.validate, self.featurise, self.predict, self.serialise)
 
     def server_timing(self) -> str:
         """A ``Server-Timing`` header value (milliseconds), readable in browser dev tools."""

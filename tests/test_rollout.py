@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Histogram, Summary
 from prometheus_client.parser import text_string_to_metric_families
 from scipy import stats
 
@@ -150,10 +150,18 @@ def test_user_id_from_the_body() -> None:
     assert body_user_id(b"{") is None
 
 
-def test_observe_many_equals_one_observe_per_value() -> None:
+@pytest.mark.parametrize("kind", ["histogram", "summary"])
+def test_observe_many_equals_one_observe_per_value(kind: str) -> None:
     registry = CollectorRegistry()
-    one = Histogram("one", "h", registry=registry, buckets=DIFFERENCE_BUCKETS)
-    many = Histogram("many", "h", registry=registry, buckets=DIFFERENCE_BUCKETS)
+    if kind == "histogram":
+        one: Histogram | Summary = Histogram(
+            "one", "h", registry=registry, buckets=DIFFERENCE_BUCKETS
+        )
+        many: Histogram | Summary = Histogram(
+            "many", "h", registry=registry, buckets=DIFFERENCE_BUCKETS
+        )
+    else:
+        one, many = Summary("one", "s", registry=registry), Summary("many", "s", registry=registry)
     values = np.concatenate([np.random.default_rng(0).exponential(0.05, 500), DIFFERENCE_BUCKETS])
     for v in values.tolist():
         one.observe(v)

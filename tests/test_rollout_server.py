@@ -22,7 +22,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bundle.store import MODEL_DIR_ENV
-from serving.metrics import MULTIPROC_ENV
+from serving.metrics import FLUSH_SECONDS, MULTIPROC_ENV
 from serving.payloads import Post
 from serving.rollout import CHALLENGER_DIR_ENV, MODE_ENV, SHARE_ENV, in_treatment
 
@@ -116,10 +116,20 @@ def test_ab_assignment_is_stable_across_processes_and_binomial(
     treated = arms["ab"].count(CHALLENGER)
     # 4 standard deviations of Binomial(1000, 0.5): fails by chance with probability < 1e-4
     assert abs(treated - USERS * SHARE) <= 4 * math.sqrt(USERS * SHARE * (1 - SHARE))
-    # the two workers' counts add up in one scrape (multiprocess mode)
-    counts = _samples(servers["ab_workers"], "feedrank_rank_requests_total")
-    assert counts[(("role", "challenger"), ("version", CHALLENGER))] == treated
-    assert counts[(("role", "champion"), ("version", CHAMPION))] == USERS - treated
+    # the two workers' counts add up in one scrape (multiprocess mode), once the worker that
+    # is not scraped has flushed its last batch (its timer fires FLUSH_SECONDS after the batch
+    # began); a generous deadline against a busy machine
+    expected_counts = {
+        (("role", "challenger"), ("version", CHALLENGER)): treated,
+        (("role", "champion"), ("version", CHAMPION)): USERS - treated,
+    }
+    deadline = time.monotonic() + 10 * FLUSH_SECONDS
+    while True:
+        counts = _samples(servers["ab_workers"], "feedrank_rank_requests_total")
+        if counts == expected_counts or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert counts == expected_counts
 
 
 def test_shadow_server_answers_byte_for_byte_like_a_server_without_challenger(
