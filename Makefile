@@ -75,9 +75,10 @@ PERF_REPEATS ?= 3
 WORKERS ?= 1
 
 .PHONY: perf
-perf: $(PY) ## wrk table: /health, echo floor, /rank (20 posts) at concurrency 1 and 32 (needs wrk)
+perf: $(PY) ## wrk table: /health, echo floor, /rank (20 posts) at concurrency 1 and 32 (needs wrk); SHADOW_DIR=bundle adds /rank with that challenger in shadow
 	$(PY) -m benchmarks.perf --seconds $(PERF_SECONDS) --repeats $(PERF_REPEATS) \
-		--workers $(WORKERS) --json reports/benchmarks/perf-w$(WORKERS).json
+		--workers $(WORKERS) --json reports/benchmarks/perf-w$(WORKERS).json \
+		$(if $(SHADOW_DIR),--shadow-dir $(SHADOW_DIR))
 
 .PHONY: docker-smoke
 docker-smoke: $(INSTALLED) ## Build the image with docker, run it read-only: API checks, benchmark, 60 s soak, hardening
