@@ -1,9 +1,10 @@
 """The FastAPI application: ``uvicorn serving.app:app``.
 
 Routes: POST /rank, GET /health (liveness), /ready (model loaded and self-checked), /metrics
-(Prometheus), /model (what is deployed). The model is loaded once per process in the ASGI
-lifespan, i.e. after uvicorn forks any workers, and a bad model directory stops start-up with
-one log line naming the path and the problem.
+(Prometheus), /model (what is deployed). Every HTTP request enters through ``serving.gateway``,
+which serves /rank itself (``serving.rank``) and passes the rest to FastAPI. The model is
+loaded once per process in the ASGI lifespan, i.e. after uvicorn forks any workers, and a bad
+model directory stops start-up with one log line naming the path and the problem.
 """
 
 from __future__ import annotations

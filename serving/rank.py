@@ -76,7 +76,7 @@ class RankEndpoint:
             await send({"type": "http.response.body", "body": outcome.body})
             return 200, after
         response = client_error_response(error, scope["method"], RANK_PATH)
-        assert response is not None  # every exception caught above is a client error
+        assert response is not None  # ApiError, validation and disconnect all have a mapping
         await response(scope, receive, send)
         return response.status_code, None
 
