@@ -11,6 +11,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,22 @@ CANONICAL_CSV = ROOT / "data" / "posts.csv"
 
 
 HEAVY_FIXTURE = "trained_artifacts"
+
+
+@contextmanager
+def one_lightgbm_thread() -> Iterator[None]:
+    """LightGBM fits inside use one thread instead of training's two.
+
+    Two OpenMP threads on a 2-core machine whose other core is busy spin at every barrier: a
+    3,000-row fit that takes 0.1 s took 58 s that way. The fixtures' bundles only need to be
+    some fitted model, so their thread count changes nothing a test checks; the full run
+    (``trained_artifacts``) keeps training's own setting, which the reproducibility test needs.
+    """
+    from training.models import LIGHTGBM_PARAMS
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(LIGHTGBM_PARAMS, "num_threads", 1)
+        yield
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

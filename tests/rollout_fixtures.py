@@ -22,6 +22,7 @@ from features.schema import LABEL_COLUMN, take
 from serving.payloads import Post, load_posts
 from training.models import fit_family, fit_platt
 
+from .conftest import one_lightgbm_thread
 from .rollout_helpers import CHALLENGER, CHAMPION, TRAIN_ROWS, RolloutModels
 
 
@@ -32,7 +33,8 @@ def _save(
     y = posts.pop(LABEL_COLUMN)
     pipeline = FeaturePipeline(FeatureConfig(groups=groups))
     matrix = pipeline.fit_transform(posts, y)
-    estimator = fit_family(family, matrix, y, seed=0)
+    with one_lightgbm_thread():
+        estimator = fit_family(family, matrix, y, seed=0)
     calibrator = fit_platt(estimator.decision_function(matrix), y)
     model = RankingModel(family, pipeline, estimator, calibrator)
     metadata = bundle_metadata(

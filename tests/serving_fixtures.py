@@ -26,6 +26,7 @@ from serving.payloads import Post, load_posts
 from training.models import fit_family, fit_platt
 
 from .api_helpers import MODEL_VERSION
+from .conftest import one_lightgbm_thread
 
 TRAIN_ROWS = 10_000
 
@@ -36,7 +37,8 @@ def train_fixture_bundle(canonical_csv: Path, family: Family, model_dir: Path) -
     y = posts.pop(LABEL_COLUMN)
     pipeline = FeaturePipeline(FeatureConfig(groups=ALL_GROUPS))
     matrix = pipeline.fit_transform(posts, y)
-    estimator = fit_family(family, matrix, y, seed=0)
+    with one_lightgbm_thread():
+        estimator = fit_family(family, matrix, y, seed=0)
     calibrator = fit_platt(estimator.decision_function(matrix), y)
     model = RankingModel(family, pipeline, estimator, calibrator)
     metadata = bundle_metadata(

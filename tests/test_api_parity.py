@@ -1,18 +1,18 @@
 """No training-serving skew: 1,000 posts scored through HTTP in slates of 20 get the same
 scores as the offline batch CLI ``python -m training.predict`` (within 1e-9), for a bundle of
-each family training can deploy (logistic and LightGBM, every feature group)."""
+each family training can deploy (logistic and LightGBM, every feature group). The CLI's
+``main`` runs in this process; tests/test_batch_cli.py runs the command as a process."""
 
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from batch import cli
 from serving.app import create_app
 from serving.config import Settings
 
@@ -21,7 +21,6 @@ from .api_helpers import rank
 # its fixtures: api_model_dir, lightgbm_model_dir, api_posts
 pytest_plugins = ["tests.serving_fixtures"]
 
-ROOT = Path(__file__).resolve().parent.parent
 ROWS = 1_000
 SLATE = 20
 TOLERANCE = 1e-9
@@ -44,11 +43,10 @@ def test_http_scores_equal_batch_cli_scores(
         writer = csv.DictWriter(handle, fieldnames=list(posts[0]))
         writer.writeheader()
         writer.writerows(posts)
-    subprocess.run(
-        [sys.executable, "-m", "training.predict", "--input", str(source), "--output", str(scored),
-         "--model-dir", str(model_dir)],
-        cwd=ROOT, check=True, timeout=120,
-    )  # fmt: skip
+    status = cli.main(
+        ["--input", str(source), "--output", str(scored), "--model-dir", str(model_dir)]
+    )
+    assert status == 0
     with scored.open(newline="") as handle:
         offline = {
             int(row["post_id"]): float(row["engagement_score"]) for row in csv.DictReader(handle)

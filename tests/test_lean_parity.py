@@ -33,6 +33,8 @@ from serving.model import posts_to_columns
 from serving.payloads import load_posts
 from training.models import fit_family, fit_platt
 
+from .conftest import one_lightgbm_thread
+
 TOLERANCE = 1e-9
 TRAIN_ROWS = 3_000
 SCORED_ROWS = 1_000
@@ -58,7 +60,8 @@ def test_exported_model_scores_like_the_trained_one(
     y = train.pop(LABEL_COLUMN)
     pipeline = FeaturePipeline(FeatureConfig(groups=groups))
     matrix = pipeline.fit_transform(train, y)
-    estimator = fit_family(family, matrix, y, seed=0)
+    with one_lightgbm_thread():
+        estimator = fit_family(family, matrix, y, seed=0)
     model = RankingModel(
         family, pipeline, estimator, fit_platt(estimator.decision_function(matrix), y)
     )
@@ -110,7 +113,13 @@ def test_tree_export_routes_missing_values_like_lightgbm(missing: str) -> None:
     matrix = rng.normal(size=(2_000, 4))
     matrix[rng.random(matrix.shape) < 0.2] = np.nan if missing == "nan" else 0.0
     y = (np.nan_to_num(matrix[:, 0]) + rng.normal(size=2_000) > 0).astype(int)
-    params: dict[str, Any] = {"objective": "binary", "num_leaves": 7, "verbose": -1}
+    # one thread, as in one_lightgbm_thread: OpenMP's default (every core) spins on a busy one
+    params: dict[str, Any] = {
+        "objective": "binary",
+        "num_leaves": 7,
+        "num_threads": 1,
+        "verbose": -1,
+    }
     if missing == "zero":
         params["zero_as_missing"] = True
     booster = lgb.train(params, lgb.Dataset(matrix, y), num_boost_round=30)

@@ -25,6 +25,7 @@ from serving.model import posts_to_columns
 from serving.payloads import load_posts
 from training.models import fit_family, fit_platt
 
+from .conftest import one_lightgbm_thread
 from .test_layering import REFUSE_IMPORTS, SERVING_IMAGE_LACKS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +56,8 @@ def test_service_ranks_without_the_training_stack(
     y = train.pop(LABEL_COLUMN)
     pipeline = FeaturePipeline(FeatureConfig(groups=ALL_GROUPS))
     matrix = pipeline.fit_transform(train, y)
-    estimator = fit_family(family, matrix, y, seed=0)
+    with one_lightgbm_thread():
+        estimator = fit_family(family, matrix, y, seed=0)
     model = RankingModel(
         family, pipeline, estimator, fit_platt(estimator.decision_function(matrix), y)
     )

@@ -323,7 +323,7 @@ def test_formatters_never_print_nan_or_negative_zero() -> None:
         "+0.010 [-0.002, +0.020]"
     )
     for bad in (float("nan"), float("inf")):
-        with pytest.raises(filters.FormatError):
+        with pytest.raises(filters.FormatError, match="refusing to print a non-finite number"):
             filters.num(bad)
 
 

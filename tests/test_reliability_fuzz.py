@@ -19,6 +19,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
@@ -44,9 +45,17 @@ OPENAPI = create_app().openapi()  # the very schema the server publishes at /ope
 schema = schemathesis.openapi.from_dict(OPENAPI)
 if DERANDOMIZE:
     schema.config.seed = 5  # schemathesis' own seed: it takes precedence over derandomize
-CASES: Counter[tuple[str, str, str]] = Counter()
-STATUSES: Counter[tuple[str, int]] = Counter()
-VALID_RANK_REQUESTS: Counter[int] = Counter()  # exactly valid /rank bodies, by status
+
+
+@dataclass
+class Tally:
+    """What the fuzzing sent and got, for the summary line. The fixture below owns one per
+    run of this module's tests, so no count outlives the tests that made it (a ``-k``
+    selection, or another module's tests run in between, start from zero)."""
+
+    cases: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    statuses: Counter[tuple[str, int]] = field(default_factory=Counter)
+    valid_rank_requests: Counter[int] = field(default_factory=Counter)  # exactly valid, by status
 
 
 def _strict_validator() -> jsonschema.protocols.Validator:
@@ -76,9 +85,9 @@ def _is_valid_request(case: Any) -> bool:
     return len(ids) == len(set(ids)) and len(json.dumps(case.body).encode()) <= MAX_BODY_BYTES
 
 
-def _check_valid_posts_are_ranked(case: Any, response: requests.Response) -> None:
+def _check_valid_posts_are_ranked(case: Any, response: requests.Response, tally: Tally) -> None:
     if (case.method, case.path) == ("POST", "/rank") and _is_valid_request(case):
-        VALID_RANK_REQUESTS[response.status_code] += 1
+        tally.valid_rank_requests[response.status_code] += 1
         assert response.status_code == 200, response.text
         ranked = response.json()["ranked"]
         posts = case.body["posts"] if isinstance(case.body, dict) else case.body
@@ -93,15 +102,18 @@ def _check_valid_posts_are_ranked(case: Any, response: requests.Response) -> Non
     database=None,
     suppress_health_check=list(HealthCheck),
 )
-def test_every_operation_holds_its_schema(case: Any, running_server: Server) -> None:
+def test_every_operation_holds_its_schema(
+    case: Any, running_server: Server, fuzz_tally: Tally
+) -> None:
     meta = case.meta
     mode = meta.generation.mode.value if meta else "explicit"
-    CASES[(f"{case.operation.method.upper()} {case.operation.path}", mode, case.method)] += 1
+    operation = f"{case.operation.method.upper()} {case.operation.path}"
+    fuzz_tally.cases[(operation, mode, case.method)] += 1
     response = case.call_and_validate(
         base_url=running_server.url, excluded_checks=[positive_data_acceptance], timeout=30
     )
-    STATUSES[(f"{case.method} {case.path}", response.status_code)] += 1
-    _check_valid_posts_are_ranked(case, response)
+    fuzz_tally.statuses[(f"{case.method} {case.path}", response.status_code)] += 1
+    _check_valid_posts_are_ranked(case, response, fuzz_tally)
 
 
 def test_server_is_alive_and_never_answered_5xx(running_server: Server) -> None:
@@ -116,26 +128,28 @@ def test_server_is_alive_and_never_answered_5xx(running_server: Server) -> None:
     assert served == OPENAPI  # what was fuzzed is what the server publishes
 
 
-@pytest.fixture(scope="module", autouse=True)
-def fuzz_summary() -> Iterator[None]:
-    """Prints what was sent once the module's tests are done (``make fuzz`` runs with -s)."""
-    yield
-    if not CASES:
+@pytest.fixture(scope="module")
+def fuzz_tally() -> Iterator[Tally]:
+    """A fresh tally; prints what was sent once the tests using it are done (``make fuzz``
+    runs with -s)."""
+    tally = Tally()
+    yield tally
+    if not tally.cases:
         return
     per_operation: Counter[str] = Counter()
     per_mode: Counter[str] = Counter()
-    for (operation, mode, _), count in CASES.items():
+    for (operation, mode, _), count in tally.cases.items():
         per_operation[operation] += count
         per_mode[mode] += count
     statuses: Counter[int] = Counter()
-    for (_, status), count in STATUSES.items():
+    for (_, status), count in tally.statuses.items():
         statuses[status] += count
     rank_statuses = dict(
-        sorted((s, n) for (call, s), n in STATUSES.items() if call == "POST /rank")
+        sorted((s, n) for (call, s), n in tally.statuses.items() if call == "POST /rank")
     )
     sys.stdout.write(
-        f"fuzz: {sum(CASES.values())} requests ({dict(per_mode)}), {EXAMPLES} examples per "
+        f"fuzz: {sum(tally.cases.values())} requests ({dict(per_mode)}), {EXAMPLES} examples per "
         f"operation, seed {schema.config.seed}; per operation {dict(per_operation)}; "
         f"statuses {dict(sorted(statuses.items()))}; POST /rank {rank_statuses}, of which "
-        f"{VALID_RANK_REQUESTS[200]} exactly valid bodies, all ranked\n"
+        f"{tally.valid_rank_requests[200]} exactly valid bodies, all ranked\n"
     )
