@@ -419,6 +419,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.duration is not None and not args.wrk:
         return 0 if report["passed"] else 1
     failed = sum(phase["errors"] for phase in report["phases"].values())
+    if failed:
+        sys.stderr.write(f"error: {failed} request(s) failed (see the errors column)\n")
     return 1 if failed else 0
 
 
