@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from bundle.scoring import Estimator, Family, LogisticModel, PlattCalibrator
+from bundle.scoring import CalibratedModel, Estimator, Family, LogisticModel, PlattCalibrator
 from features import transforms
 from features.schema import CATEGORY_COLUMN, TEXT_COLUMN, Posts
 
@@ -257,19 +257,8 @@ class TreeEnsemble:
 
 
 @dataclass(frozen=True)
-class LeanModel:
-    """Features -> estimator log-odds -> Platt: ``RankingModel`` without its training objects."""
-
-    family: Family
-    features: LeanFeatures
-    estimator: Estimator
-    calibrator: PlattCalibrator
-
-    def log_odds(self, posts: Posts) -> np.ndarray:
-        return self.estimator.decision_function(self.features.transform(posts))
-
-    def predict_proba(self, posts: Posts) -> np.ndarray:
-        return self.calibrator(self.log_odds(posts))
+class LeanModel(CalibratedModel[LeanFeatures]):
+    """``RankingModel`` without its training objects: the features come from ``scoring.json``."""
 
 
 def model_from_export(document: Mapping[str, Any]) -> LeanModel:

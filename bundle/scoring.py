@@ -8,7 +8,7 @@ Fitting lives in ``training.models``; these classes only predict.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Literal, Protocol
+from typing import TYPE_CHECKING, Final, Generic, Literal, Protocol, TypeVar
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from features.schema import Posts
 if TYPE_CHECKING:  # annotations only: importing this module needs NumPy alone (bundle.lean)
     import lightgbm as lgb
 
-    from features.pipeline import FeaturePipeline
+    from features.pipeline import FeaturePipeline  # noqa: F401 (a base-class type argument)
 
 Family = Literal["logistic", "lightgbm"]
 FAMILIES: Final[tuple[Family, ...]] = ("logistic", "lightgbm")
@@ -89,12 +89,21 @@ class PlattCalibrator:
         return sigmoid(self.slope * log_odds + self.intercept)
 
 
+class Features(Protocol):
+    """Anything that turns posts into the feature matrix an estimator reads."""
+
+    def transform(self, posts: Posts) -> np.ndarray: ...
+
+
+FeaturesT = TypeVar("FeaturesT", bound=Features)
+
+
 @dataclass(frozen=True)
-class RankingModel:
-    """Feature pipeline + estimator + calibrator: posts in, calibrated P(engaged) out."""
+class CalibratedModel(Generic[FeaturesT]):
+    """Features + estimator + calibrator: posts in, calibrated P(engaged) out."""
 
     family: Family
-    features: FeaturePipeline
+    features: FeaturesT
     estimator: Estimator
     calibrator: PlattCalibrator
 
@@ -103,3 +112,9 @@ class RankingModel:
 
     def predict_proba(self, posts: Posts) -> np.ndarray:
         return self.calibrator(self.log_odds(posts))
+
+
+@dataclass(frozen=True)
+class RankingModel(CalibratedModel["FeaturePipeline"]):
+    """The trained model as the pipeline fits and pickles it (``bundle.lean.LeanModel`` is the
+    same model over exported features)."""

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 
 import numpy as np
 
@@ -58,11 +58,14 @@ class ModelLoadError(RuntimeError):
     """The bundle directory is missing, corrupt or inconsistent."""
 
 
+ModelT = TypeVar("ModelT", RankingModel, LeanModel)
+
+
 @dataclass(frozen=True)
-class LoadedModel:
+class Loaded(Generic[ModelT]):
     """A verified bundle: the scoring object and the metadata it was saved with."""
 
-    model: RankingModel
+    model: ModelT
     metadata: dict[str, Any]
 
     @property
@@ -70,16 +73,9 @@ class LoadedModel:
         return str(self.metadata["model_version"])
 
 
-@dataclass(frozen=True)
-class LoadedLeanModel:
-    """A verified bundle as the service holds it: the exported model and the metadata."""
-
-    model: LeanModel
-    metadata: dict[str, Any]
-
-    @property
-    def version(self) -> str:
-        return str(self.metadata["model_version"])
+LoadedModel = Loaded[RankingModel]
+# what the service holds: the exported model, not the pickle
+LoadedLeanModel = Loaded[LeanModel]
 
 
 def model_dir_from_env(environ: Mapping[str, str] = os.environ) -> Path:
