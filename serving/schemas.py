@@ -30,6 +30,12 @@ def _int_bounds(column: str) -> tuple[int, int]:
     return int(low), int(high)
 
 
+def _within(bounds: tuple[float, float], description: str) -> Any:
+    """A field inside ``features.schema.NUMERIC_BOUNDS``, the CSV reader's bounds too."""
+    low, high = bounds
+    return Field(ge=low, le=high, description=description)
+
+
 def _example_post(post_id: int, subreddit: str, score: int, age: float) -> JsonValue:
     return {
         "post_id": post_id,
@@ -65,46 +71,15 @@ Subreddit = Annotated[
         "fallback described in SERVING.md and flagged as `unknown_subreddit`.",
     ),
 ]
-Score = Annotated[
-    int,
-    Field(
-        ge=_int_bounds("score")[0],
-        le=_int_bounds("score")[1],
-        description="Net votes (JSON integer).",
-    ),
-]
-NumComments = Annotated[
-    int,
-    Field(
-        ge=_int_bounds("num_comments")[0],
-        le=_int_bounds("num_comments")[1],
-        description="Comment count (JSON integer).",
-    ),
-]
+Score = Annotated[int, _within(_int_bounds("score"), "Net votes (JSON integer).")]
+NumComments = Annotated[int, _within(_int_bounds("num_comments"), "Comment count (JSON integer).")]
 UpvoteRatio = Annotated[
-    float,
-    Field(
-        ge=NUMERIC_BOUNDS["upvote_ratio"][0],
-        le=NUMERIC_BOUNDS["upvote_ratio"][1],
-        description="Share of votes that are upvotes, in [0, 1].",
-    ),
+    float, _within(NUMERIC_BOUNDS["upvote_ratio"], "Share of votes that are upvotes, in [0, 1].")
 ]
 PostAgeHours = Annotated[
-    float,
-    Field(
-        ge=NUMERIC_BOUNDS["post_age_hours"][0],
-        le=NUMERIC_BOUNDS["post_age_hours"][1],
-        description="Hours since posting (finite, non-negative).",
-    ),
+    float, _within(NUMERIC_BOUNDS["post_age_hours"], "Hours since posting (finite, non-negative).")
 ]
-AuthorKarma = Annotated[
-    int,
-    Field(
-        ge=_int_bounds("author_karma")[0],
-        le=_int_bounds("author_karma")[1],
-        description="Author's karma (JSON integer).",
-    ),
-]
+AuthorKarma = Annotated[int, _within(_int_bounds("author_karma"), "Author's karma (JSON integer).")]
 
 
 class PostIn(BaseModel):
