@@ -14,29 +14,21 @@ import numpy as np
 import pytest
 
 from bundle import drift
-from bundle.scoring import Family, RankingModel
+from bundle.scoring import Family
 from bundle.store import bundle_metadata, save_model
 from features.io import read_posts_csv
-from features.pipeline import FeatureConfig, FeaturePipeline, Group
-from features.schema import LABEL_COLUMN, take
+from features.pipeline import Group
+from features.schema import take
 from serving.payloads import Post, load_posts
-from training.models import fit_family, fit_platt
 
-from .conftest import one_lightgbm_thread
+from .fitted import fit_model
 from .rollout_helpers import CHALLENGER, CHAMPION, TRAIN_ROWS, RolloutModels
 
 
 def _save(
     csv: Path, family: Family, groups: tuple[Group, ...], version: str, directory: Path
 ) -> None:
-    posts = take(read_posts_csv(csv), np.arange(TRAIN_ROWS))
-    y = posts.pop(LABEL_COLUMN)
-    pipeline = FeaturePipeline(FeatureConfig(groups=groups))
-    matrix = pipeline.fit_transform(posts, y)
-    with one_lightgbm_thread():
-        estimator = fit_family(family, matrix, y, seed=0)
-    calibrator = fit_platt(estimator.decision_function(matrix), y)
-    model = RankingModel(family, pipeline, estimator, calibrator)
+    model, posts = fit_model(take(read_posts_csv(csv), np.arange(TRAIN_ROWS)), family, groups)
     metadata = bundle_metadata(
         model,
         version,

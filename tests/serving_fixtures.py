@@ -15,32 +15,25 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from bundle.scoring import Family, RankingModel
+from bundle.scoring import Family
 from bundle.store import bundle_metadata, save_model
 from features.io import read_posts_csv
-from features.pipeline import ALL_GROUPS, FeatureConfig, FeaturePipeline
-from features.schema import LABEL_COLUMN, take
+from features.pipeline import ALL_GROUPS
+from features.schema import take
 from serving.app import create_app
 from serving.config import Settings
 from serving.payloads import Post, load_posts
-from training.models import fit_family, fit_platt
 
 from .api_helpers import MODEL_VERSION
-from .conftest import one_lightgbm_thread
+from .fitted import fit_model
 
 TRAIN_ROWS = 10_000
 
 
 def train_fixture_bundle(canonical_csv: Path, family: Family, model_dir: Path) -> Path:
     """A bundle of ``family`` on every feature group, saved like the training CLI saves one."""
-    posts = take(read_posts_csv(canonical_csv), np.arange(TRAIN_ROWS))
-    y = posts.pop(LABEL_COLUMN)
-    pipeline = FeaturePipeline(FeatureConfig(groups=ALL_GROUPS))
-    matrix = pipeline.fit_transform(posts, y)
-    with one_lightgbm_thread():
-        estimator = fit_family(family, matrix, y, seed=0)
-    calibrator = fit_platt(estimator.decision_function(matrix), y)
-    model = RankingModel(family, pipeline, estimator, calibrator)
+    labelled = take(read_posts_csv(canonical_csv), np.arange(TRAIN_ROWS))
+    model, posts = fit_model(labelled, family, ALL_GROUPS)
     metadata = bundle_metadata(
         model, MODEL_VERSION, take(posts, np.arange(5)), metrics={"note": "test fixture"}
     )

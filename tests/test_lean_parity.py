@@ -33,7 +33,7 @@ from serving.model import posts_to_columns
 from serving.payloads import load_posts
 from training.models import fit_family, fit_platt
 
-from .conftest import one_lightgbm_thread
+from .fitted import fit_model
 
 TOLERANCE = 1e-9
 TRAIN_ROWS = 3_000
@@ -56,15 +56,7 @@ def test_exported_model_scores_like_the_trained_one(
     canonical_csv: Path,
     tmp_path: Path,
 ) -> None:
-    train = take(canonical_posts, np.arange(TRAIN_ROWS))
-    y = train.pop(LABEL_COLUMN)
-    pipeline = FeaturePipeline(FeatureConfig(groups=groups))
-    matrix = pipeline.fit_transform(train, y)
-    with one_lightgbm_thread():
-        estimator = fit_family(family, matrix, y, seed=0)
-    model = RankingModel(
-        family, pipeline, estimator, fit_platt(estimator.decision_function(matrix), y)
-    )
+    model, train = fit_model(take(canonical_posts, np.arange(TRAIN_ROWS)), family, groups)
     save_model(model, bundle_metadata(model, "parity", take(train, np.arange(5))), tmp_path)
 
     lean = load_lean_model(tmp_path).model  # checksums and self-check pass

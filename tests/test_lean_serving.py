@@ -16,16 +16,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bundle.scoring import FAMILIES, Family, RankingModel
+from bundle.scoring import FAMILIES, Family
 from bundle.store import bundle_metadata, save_model
 from features.io import read_posts_csv
-from features.pipeline import ALL_GROUPS, FeatureConfig, FeaturePipeline
-from features.schema import LABEL_COLUMN, take
+from features.pipeline import ALL_GROUPS
+from features.schema import take
 from serving.model import posts_to_columns
 from serving.payloads import load_posts
-from training.models import fit_family, fit_platt
 
-from .conftest import one_lightgbm_thread
+from .fitted import fit_model
 from .test_layering import REFUSE_IMPORTS, SERVING_IMAGE_LACKS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,15 +51,7 @@ def test_service_ranks_without_the_training_stack(
     family: Family, canonical_csv: Path, tmp_path: Path
 ) -> None:
     posts = read_posts_csv(canonical_csv)
-    train = take(posts, np.arange(2_000))
-    y = train.pop(LABEL_COLUMN)
-    pipeline = FeaturePipeline(FeatureConfig(groups=ALL_GROUPS))
-    matrix = pipeline.fit_transform(train, y)
-    with one_lightgbm_thread():
-        estimator = fit_family(family, matrix, y, seed=0)
-    model = RankingModel(
-        family, pipeline, estimator, fit_platt(estimator.decision_function(matrix), y)
-    )
+    model, train = fit_model(take(posts, np.arange(2_000)), family, ALL_GROUPS)
     save_model(model, bundle_metadata(model, "lean", take(train, np.arange(5))), tmp_path)
     records = load_posts(canonical_csv)[2_000:2_020]
     probe = PROBE.format(blocked=BLOCKED, model_dir=str(tmp_path), posts=json.dumps(records))
