@@ -62,12 +62,8 @@ def deployed_server(
     deployed_bundle: TrainedBundle, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     """``python -m serving`` on the deployed configuration; it must exit 0 afterwards."""
-    server = start_server(deployed_bundle.model_dir, tmp_path_factory.mktemp("benchmark-server"))
-    try:
-        server.wait_ready()
-    except BaseException:
-        server.terminate()
-        raise
+    log_dir = tmp_path_factory.mktemp("benchmark-server")
+    server = start_server(deployed_bundle.model_dir, log_dir).started()
     yield server
     status = server.terminate()
     assert status == 0, server.log()

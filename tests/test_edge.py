@@ -54,20 +54,10 @@ def say(text: str) -> None:
     sys.stdout.write(f"edge: {text}\n")
 
 
-def started(server: Server) -> Server:
-    try:
-        server.wait_ready()
-    except BaseException:
-        server.terminate()
-        raise
-    return server
-
-
 @pytest.fixture(scope="module")
 def server(api_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = started(
-        start_server(api_model_dir, tmp_path_factory.mktemp("edge-log"), **TIMEOUT_ENV)
-    )
+    log_dir = tmp_path_factory.mktemp("edge-log")
+    running = start_server(api_model_dir, log_dir, **TIMEOUT_ENV).started()
     yield running
     assert running.terminate() == 0, running.log()
 
@@ -75,16 +65,14 @@ def server(api_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
 @pytest.fixture(scope="module")
 def tight_server(api_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Limits small enough to reach: 4 requests in flight, 32 connections."""
-    running = started(
-        start_server(
-            api_model_dir,
-            tmp_path_factory.mktemp("edge-tight-log"),
-            "--limit-concurrency",
-            "4",
-            FEEDRANK_MAX_CONNECTIONS="32",
-            **TIMEOUT_ENV,
-        )
-    )
+    running = start_server(
+        api_model_dir,
+        tmp_path_factory.mktemp("edge-tight-log"),
+        "--limit-concurrency",
+        "4",
+        FEEDRANK_MAX_CONNECTIONS="32",
+        **TIMEOUT_ENV,
+    ).started()
     yield running
     assert running.terminate() == 0, running.log()
 

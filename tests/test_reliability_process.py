@@ -53,6 +53,15 @@ class Server:
     def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
         wait_ready(self.process, self.url, timeout, self.log)
 
+    def started(self) -> Server:
+        """This server once ready; stopped if it never gets there (no process left behind)."""
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.terminate()
+            raise
+        return self
+
     def terminate(self, timeout: float = 30.0) -> int:
         """SIGTERM, then the exit status (SIGKILL and a failure if it hangs)."""
         if self.process.poll() is None:
@@ -101,12 +110,7 @@ def running_server(
     if server is None:
         server = _SHARED[api_model_dir] = start_server(
             api_model_dir, tmp_path_factory.mktemp("server-log")
-        )
-        try:
-            server.wait_ready()
-        except BaseException:
-            server.terminate()
-            raise
+        ).started()
     yield server
     status = server.terminate()
     assert status == 0, server.log()
@@ -136,12 +140,7 @@ def test_sigterm_lets_in_flight_requests_finish_then_exits_0(
 ) -> None:
     server = start_server(
         api_model_dir, tmp_path, "--timeout-graceful-shutdown", "15", access_log=True
-    )
-    try:
-        server.wait_ready()
-    except BaseException:
-        server.terminate()
-        raise
+    ).started()
     payload = json.dumps({"posts": api_posts[:20]}).encode()
     slow_results: list[httpx.Response | Exception] = []
     slow_finished_at: list[float] = []
