@@ -18,13 +18,13 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.config import Settings
-from serving.errors import ApiError, install_error_handlers
+from serving.errors import RETRY_AFTER, ApiError, install_error_handlers, not_ready
 from serving.gateway import Gateway
 from serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from serving.metrics import Metrics
 from serving.model import Ranker
 from serving.openapi import JSON, openapi_schema
-from serving.rank import RETRY_AFTER, RankEndpoint
+from serving.rank import RankEndpoint
 from serving.rollout import load_rollout
 from serving.schemas import ErrorBody, HealthResponse, ModelInfo, ReadyResponse
 
@@ -181,7 +181,7 @@ def create_app(settings: Settings | None = None) -> FeedrankApp:
 def _ranker(request: Request) -> Ranker:
     ranker: Ranker | None = request.app.state.ranker
     if ranker is None:
-        raise ApiError(503, "not_ready", "model not loaded yet; retry shortly", headers=RETRY_AFTER)
+        raise not_ready()
     return ranker
 
 

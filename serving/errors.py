@@ -26,6 +26,7 @@ from serving.schemas import ErrorBody, ErrorDetail
 logger = logging.getLogger("feedrank.serving")
 edge_logger = logging.getLogger("uvicorn.error")  # one line per event, in uvicorn's format
 
+RETRY_AFTER: Final = {"Retry-After": "1"}
 MAX_DETAILS: Final = 50
 MAX_INPUT_CHARS: Final = 80
 
@@ -81,6 +82,11 @@ class ApiError(Exception):
         self.message = message
         self.details = list(details)
         self.headers = dict(headers or {})
+
+
+def not_ready() -> ApiError:
+    """503 before start-up has loaded the model."""
+    return ApiError(503, "not_ready", "model not loaded yet; retry shortly", headers=RETRY_AFTER)
 
 
 def error_response(

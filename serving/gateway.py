@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.config import EdgeSettings
 from serving.edge import edge_settings
-from serving.errors import error_response, internal_error_response
+from serving.errors import RETRY_AFTER, error_response, internal_error_response
 from serving.metrics import Metrics
 from serving.rank import RANK_PATH, RankEndpoint
 
@@ -54,7 +54,7 @@ class Gateway:
                 "overloaded",
                 f"{self.in_flight} requests are being handled (limit {limits.max_in_flight}); "
                 "retry shortly, on this replica or another",
-                headers={"Retry-After": "1"},
+                headers=RETRY_AFTER,
             )
             await response(scope, receive, send)
             self._record(scope, path if path == RANK_PATH else None, 503, start)

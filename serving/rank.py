@@ -23,13 +23,12 @@ from starlette.types import Receive, Scope, Send
 
 from serving.config import MAX_POSTS, EdgeSettings
 from serving.edge import check_content_encoding, edge_settings
-from serving.errors import ApiError, client_error_response
+from serving.errors import RETRY_AFTER, ApiError, client_error_response, not_ready
 from serving.model import ModelFailure
 from serving.parsing import check_content_type
 from serving.rollout import USER_HEADER
 
 RANK_PATH: Final = "/rank"
-RETRY_AFTER: Final = {"Retry-After": "1"}
 _JSON: Final = b"application/json"
 _WANTED: Final = frozenset(
     {b"content-type", b"content-encoding", b"content-length", USER_HEADER.encode()}
@@ -87,9 +86,7 @@ class RankEndpoint:
                 405, "method_not_allowed", "Method Not Allowed", headers={"Allow": "POST"}
             )
         if getattr(self.state, "ranker", None) is None:
-            raise ApiError(
-                503, "not_ready", "model not loaded yet; retry shortly", headers=RETRY_AFTER
-            )
+            raise not_ready()
         headers = {
             name.decode(): value.decode("latin-1")
             for name, value in scope["headers"]
