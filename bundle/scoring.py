@@ -7,6 +7,7 @@ Fitting lives in ``training.models``; these classes only predict.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Generic, Literal, Protocol, TypeVar
 
@@ -99,6 +100,15 @@ FeaturesT = TypeVar("FeaturesT", bound=Features)
 
 
 @dataclass(frozen=True)
+class Scored:
+    """Calibrated probabilities and the seconds each half of scoring took (``Server-Timing``)."""
+
+    probabilities: np.ndarray
+    featurise_seconds: float
+    predict_seconds: float
+
+
+@dataclass(frozen=True)
 class CalibratedModel(Generic[FeaturesT]):
     """Features + estimator + calibrator: posts in, calibrated P(engaged) out."""
 
@@ -111,7 +121,15 @@ class CalibratedModel(Generic[FeaturesT]):
         return self.estimator.decision_function(self.features.transform(posts))
 
     def predict_proba(self, posts: Posts) -> np.ndarray:
-        return self.calibrator(self.log_odds(posts))
+        return self.score(posts).probabilities
+
+    def score(self, posts: Posts) -> Scored:
+        """``predict_proba`` with the time spent building features and in the estimator."""
+        start = time.perf_counter()
+        matrix = self.features.transform(posts)
+        featurised = time.perf_counter()
+        probabilities = self.calibrator(self.estimator.decision_function(matrix))
+        return Scored(probabilities, featurised - start, time.perf_counter() - featurised)
 
 
 @dataclass(frozen=True)
