@@ -32,7 +32,7 @@ from typing import Any, Final
 
 from benchmarks.wrk import WrkError, WrkResult, run_wrk, write_bodies
 from serving.payloads import DEFAULT_DATA, describe_source, load_posts, slate_body
-from serving.rollout import CHALLENGER_DIR_ENV, MODE_ENV, SHARE_ENV
+CHALLENGER_DIR_ENV, MODE_ENV, SHARE_ENV = "FEEDRANK_CHALLENGER_DIR", "FEEDRANK_CHALLENGER_MODE", "FEEDRANK_CHALLENGER_SHARE"
 
 TARGETS: Final = ("health", "echo", "rank")
 HOST: Final = "127.0.0.1"

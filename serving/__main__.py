@@ -1,82 +1,93 @@
-"""``python -m serving [uvicorn options]``: ``uvicorn serving.app:app`` with safe defaults, exiting
-0 on SIGTERM.
+"""``python -m serving``: the service under Granian, with the HTTP edge as server options.
 
-uvicorn already shuts down gracefully on SIGTERM: it stops accepting connections, lets the
-requests in flight finish (up to ``--timeout-graceful-shutdown``), runs the lifespan shutdown,
-and then re-raises the signal so that the handler installed before it started decides how the
-process ends. With Python's default handler that is death by signal (exit status 143, or -15
-as ``subprocess`` reports it), which supervisors and CI read as a crash. This launcher installs
-a handler that exits with status 0 before uvicorn starts, so a clean stop reads as one. A
-SIGTERM that arrives before uvicorn is up (during imports) also exits 0, without serving.
+Settings are read once (``serving.settings``), the models are loaded and self-checked once
+here so that a bad setting or bundle ends start-up with one line, and then Granian starts the
+workers, each of which builds the app from the same ``Settings`` object. ``make serve`` and
+the image run this command, so they share its defaults:
 
-The edge settings are this command's defaults, so ``make serve``, the image and a user's own
-command behave alike: the ``serving.edge`` protocol (header limit, read timeouts, connection
-cap), a bounded graceful shutdown and a keep-alive longer than load balancers' idle timeouts.
-An option given on the command line wins. ``--limit-concurrency N`` sets the in-flight limit
-that ``serving.edge`` enforces with the documented 503 (uvicorn's own counts idle sockets and
-answers a bare ``503 text/plain``). Every other uvicorn option works as on uvicorn's command
-line (``--host``, ``--port``, ``--workers``/``WEB_CONCURRENCY``, ...); the app is always
-``serving.app:app``.
+- HTTP/1.1 only; a request line and headers over ``max_header_bytes`` are answered 431 (a
+  request target over 64 KiB that fits, 414), and headers must arrive within
+  ``header_timeout``, which also closes a kept-alive connection left idle that long;
+- backpressure a little above ``max_in_flight``, so the app's own 503 answers overload and
+  Granian queues only what /health and /metrics need beyond it;
+- on SIGTERM, no new connections and ``shutdown_timeout`` seconds for the requests in flight,
+  then exit status 0;
+- a worker that dies is started again.
 """
 
 from __future__ import annotations
 
-import os
-import signal
+import argparse
+import functools
 import sys
-from collections.abc import MutableMapping
-from types import FrameType
-from typing import Final
+from typing import Any, Final
 
-import uvicorn
+from granian.constants import HTTPModes, Interfaces
+from granian.http import HTTP1Settings
+from granian.server import MPServer
 
-from serving.config import MAX_IN_FLIGHT_ENV, ConfigError, EdgeSettings
-from serving.edge import PROTOCOL
+from bundle.store import ModelLoadError
+from serving.app import create_app
+from serving.rollout import load_models
+from serving.settings import ConfigError, Settings, load_settings
 
-APP: Final = "serving.app:app"
-DEFAULTS: Final = (
-    ("--http", PROTOCOL),
-    ("--timeout-keep-alive", "75"),
-    # in-flight requests get 8 s after SIGTERM, inside `docker stop`'s default 10 s
-    ("--timeout-graceful-shutdown", "8"),
-)
-LIMIT_CONCURRENCY: Final = "--limit-concurrency"
+# /health and /metrics stay answerable when /rank has max_in_flight requests in flight
+UNLIMITED_RESERVE: Final = 32
+LOGGING: Final[dict[str, Any]] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"generic": {"format": "[%(levelname)s] %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "generic"}},
+    "loggers": {
+        "_granian": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "granian.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "feedrank": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
+}
 
 
-def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(0)
-
-
-def _given(options: list[str], name: str) -> bool:
-    return any(option == name or option.startswith(f"{name}=") for option in options)
-
-
-def uvicorn_args(options: list[str], environ: MutableMapping[str, str]) -> list[str]:
-    """uvicorn's arguments: ``options`` plus the defaults they do not set. Moves
-    ``--limit-concurrency`` into ``environ`` for ``serving.edge`` (workers inherit it)."""
-    args: list[str] = []
-    rest = iter(options)
-    for option in rest:
-        if option == LIMIT_CONCURRENCY:
-            environ[MAX_IN_FLIGHT_ENV] = next(rest, "")
-        elif option.startswith(f"{LIMIT_CONCURRENCY}="):
-            environ[MAX_IN_FLIGHT_ENV] = option.partition("=")[2]
-        else:
-            args.append(option)
-    for name, value in DEFAULTS:
-        if not _given(args, name):
-            args += [name, value]
-    return [APP, *args]
+def server(settings: Settings, access_log: bool = False) -> MPServer:
+    """Granian configured from ``settings``: the edge limits live here and nowhere else."""
+    return MPServer(
+        "serving.app:create_app",
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=settings.workers,
+        http=HTTPModes.http1,
+        websockets=False,
+        backpressure=settings.max_in_flight + UNLIMITED_RESERVE,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=round(settings.header_timeout * 1000),
+            max_buffer_size=settings.max_header_bytes,
+        ),
+        workers_kill_timeout=settings.shutdown_timeout,
+        respawn_failed_workers=True,
+        log_dictconfig=LOGGING,
+        log_access=access_log,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
-    signal.signal(signal.SIGTERM, _exit_cleanly)
-    args = uvicorn_args(sys.argv[1:] if argv is None else argv, os.environ)
+    parser = argparse.ArgumentParser(
+        prog="python -m serving",
+        description="Serve the ranking API; every other setting is a FEEDRANK_* variable "
+        "(SERVING.md).",
+    )
+    parser.add_argument("--host", help="default: $FEEDRANK_HOST or 127.0.0.1")
+    parser.add_argument("--port", type=int, help="default: $FEEDRANK_PORT or 8000")
+    parser.add_argument("--workers", type=int, help="default: $FEEDRANK_WORKERS or 1")
+    parser.add_argument("--access-log", action="store_true", help="log every request")
+    args = parser.parse_args(argv)
+    given = {k: v for k, v in vars(args).items() if k != "access_log" and v is not None}
     try:
-        EdgeSettings.from_env()
-    except ConfigError as error:
+        settings = load_settings(**given)
+        load_models(settings)
+    except (ConfigError, ModelLoadError) as error:
         sys.exit(f"feedrank cannot start: {error}")
-    uvicorn.main.main(args=args, prog_name="python -m serving")
+    server(settings, args.access_log).serve(
+        target_loader=functools.partial(create_app, settings), wrap_loader=False
+    )
 
 
 if __name__ == "__main__":

@@ -1,129 +1,219 @@
-"""The FastAPI application: ``uvicorn serving.app:app``.
+"""The FastAPI application: ``POST /rank`` and the operational routes.
 
-Routes: POST /rank, GET /health (liveness), /ready (model loaded and self-checked), /metrics
-(Prometheus), /model (what is deployed). Every HTTP request enters through ``serving.gateway``,
-which serves /rank itself (``serving.rank``) and passes the rest to FastAPI. The model is
-loaded once per process in the ASGI lifespan, i.e. after uvicorn forks any workers, and a bad
-model directory stops start-up with one log line naming the path and the problem.
+``create_app(settings)`` builds it and ``python -m serving`` runs it under Granian, whose own
+options hold the HTTP edge (header size and read timeout, idle keep-alive, backpressure, the
+drain on SIGTERM). The app adds what no server option covers: the body's size limit and read
+deadline (in ``read_body``) and, in the ``Admission`` middleware, the 503 with the error body
+past ``max_in_flight`` requests and each request's line in /metrics. The models are loaded in
+the lifespan, i.e. in each worker after the server has started it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any, Final
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Final
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Header, Request
+from fastapi.openapi.utils import get_openapi
+from pydantic import TypeAdapter
+from starlette.background import BackgroundTask
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.config import Settings
-from serving.errors import RETRY_AFTER, ApiError, install_error_handlers, not_ready
-from serving.gateway import Gateway
+from serving.errors import (
+    ERROR_RESPONSES,
+    RETRY_AFTER,
+    ApiError,
+    ErrorBody,
+    error_response,
+    install_error_handlers,
+    not_ready,
+)
 from serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from serving.metrics import Metrics
-from serving.model import Ranker
-from serving.openapi import JSON, openapi_schema
-from serving.rank import RankEndpoint
-from serving.rollout import load_rollout
-from serving.schemas import ErrorBody, HealthResponse, ModelInfo, ReadyResponse
+from serving.metrics import Metrics, RankOutcome, StageTimings
+from serving.rollout import ModelFailure, Rollout
+from serving.schemas import (
+    EXAMPLE_POSTS,
+    MAX_USER_ID_CHARS,
+    HealthResponse,
+    ModelInfo,
+    RankBody,
+    RankResponse,
+    ReadyResponse,
+    parse_rank_body,
+    ranking_json,
+)
+from serving.settings import MAX_POSTS, Settings
 
-logger = logging.getLogger("uvicorn.error")
-
+JSON: Final = "application/json"
+RANK_PATH: Final = "/rank"
+# liveness and scraping stay answerable when /rank is saturated: an orchestrator that cannot
+# reach /health restarts a replica that is merely busy
+UNLIMITED_PATHS: Final = frozenset({"/health", "/metrics"})
+UNMATCHED_ROUTE: Final = "unmatched"
 _HEALTH_BODY: Final = orjson.dumps({"status": "ok"})
+_SCHEMA_REF: Final = "#/components/schemas/{model}"
+
+log = logging.getLogger("feedrank.serving")
 
 
-class StartupError(RuntimeError):
-    """The service cannot start; the message is the one line operators will read."""
+class Admission:
+    """Answers 503 past ``limit`` requests in flight, and records every request in /metrics.
 
-
-class ModelLifespan:
-    """Loads the model when the server starts, answering the ASGI lifespan protocol itself.
-
-    A failing FastAPI lifespan handler is reported by Starlette as a full traceback; doing the
-    load here lets a bad model directory end start-up with a single line instead (uvicorn
-    then exits with status 3). On success the startup message is handed on to the app.
+    Granian's backpressure queues requests past its own, larger cap; this is the answer a
+    client sees when one worker has more than it should take on: the error body with
+    ``Retry-After``, before anything else runs. The recorded duration ends at the response's
+    last byte, so work scheduled after a ranking is not counted as latency.
     """
 
-    def __init__(self, app: ASGIApp, fastapi_app: FastAPI, settings: Settings | None) -> None:
+    def __init__(self, app: ASGIApp, limit: int, metrics: Metrics) -> None:
         self.app = app
-        self.fastapi_app = fastapi_app
-        self.settings = settings
+        self.limit = limit
+        self.metrics = metrics
+        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "lifespan":
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        startup = await receive()
-        try:
-            self.start()
-        except StartupError as error:
-            await send({"type": "lifespan.startup.failed", "message": str(error)})
+        start = time.perf_counter()
+        if self.in_flight >= self.limit and scope["path"] not in UNLIMITED_PATHS:
+            response = error_response(
+                503,
+                "overloaded",
+                f"{self.in_flight} requests are being handled (limit {self.limit}); retry "
+                "shortly, on this replica or another",
+                headers=RETRY_AFTER,
+            )
+            await response(scope, receive, send)
+            self._record(scope, 503, start)
             return
-        replayed = False
+        status = 500
+        recorded = False
 
-        async def receive_with_startup() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return startup
+        async def send_and_record(message: Message) -> None:
+            nonlocal status, recorded
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                recorded = True
+                self._record(scope, status, start)
 
-        await self.app(scope, receive_with_startup, send)
-
-    def start(self) -> None:
-        state = self.fastapi_app.state
+        self.in_flight += 1
         try:
-            settings = self.settings or Settings.from_env()
-            ranker = Ranker.load(settings.model_dir)
-            rollout = load_rollout(ranker, settings.model_dir, state.metrics)
-        except Exception as error:  # any failure here must be one line, not a traceback
-            raise StartupError(f"feedrank cannot start: {error}") from error
-        state.settings, state.ranker, state.rollout = settings, ranker, rollout
-        logger.info(
+            await self.app(scope, receive, send_and_record)
+        finally:
+            self.in_flight -= 1
+            if not recorded:
+                self._record(scope, status, start)
+
+    def _record(self, scope: Scope, status: int, start: float) -> None:
+        """Labelled by the matched route's template, so unknown paths share one series."""
+        route = getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE
+        self.metrics.observe_request(
+            str(route), scope["method"], status, time.perf_counter() - start
+        )
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The service for ``settings``; its models load when the server starts it."""
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        metrics.start(settings)
+        rollout = Rollout.load(settings, metrics)
+        log.info(
             "feedrank serving model %s (%s) from %s",
-            ranker.version,
-            ranker.model.family,
+            rollout.champion.version,
+            rollout.champion.model.family,
             settings.model_dir,
         )
+        app.state.rollout = rollout
+        yield
 
-
-class FeedrankApp(FastAPI):
-    """FastAPI whose HTTP requests enter through ``serving.gateway.Gateway``, which serves
-    /rank itself; the OpenAPI document adds /rank (``serving.openapi``)."""
-
-    def __init__(self, settings: Settings | None) -> None:
-        super().__init__(
-            title="feedrank",
-            version="1.0.0",
-            summary="Ranks 1-20 Reddit-style posts by calibrated P(engaged).",
-        )
-        self.state.metrics = Metrics()
-        self.state.ranker = None
-        self.state.settings = settings
-        edge = settings.edge if settings else None
-        rank = RankEndpoint(self.state, edge)
-        self.gateway = Gateway(self._framework, self.state.metrics, rank, edge)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            await self.gateway(scope, receive, send)
-        else:
-            await super().__call__(scope, receive, send)
-
-    async def _framework(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await super().__call__(scope, receive, send)
-
-    def openapi(self) -> dict[str, Any]:
-        if self.openapi_schema is None:
-            self.openapi_schema = openapi_schema(self)
-        return self.openapi_schema
-
-
-def create_app(settings: Settings | None = None) -> FeedrankApp:
-    """Builds the app; ``settings`` default to the environment, read at start-up."""
-    app = FeedrankApp(settings)
+    app = FastAPI(
+        title="feedrank",
+        version="1.0.0",
+        summary="Ranks 1-20 Reddit-style posts by calibrated P(engaged).",
+        lifespan=lifespan,
+    )
+    app.state.rollout = None
     install_error_handlers(app)
+    app.add_middleware(Admission, limit=settings.max_in_flight, metrics=metrics)
+
+    @app.post(
+        RANK_PATH,
+        response_model=RankResponse,
+        responses=ERROR_RESPONSES,
+        summary="Rank posts by predicted engagement",
+        description="Scores each post and returns them best first, with per-stage timings "
+        "in the `Server-Timing` header. See SERVING.md for the full contract.",
+    )
+    async def rank(
+        request: Request,
+        x_user_id: Annotated[
+            str | None,
+            Header(
+                min_length=1,
+                max_length=MAX_USER_ID_CHARS,
+                description="Who the feed is for: assigns the A/B arm (wins over `user_id`).",
+            ),
+        ] = None,
+    ) -> Response:
+        rollout = _rollout(request)
+        body = await read_body(request, settings)
+        start = time.perf_counter()
+        parsed = parse_rank_body(body)
+        validated = time.perf_counter()
+        try:
+            ranking = rollout.rank(parsed["posts"], x_user_id or parsed["user_id"])
+        except ModelFailure as failure:
+            metrics.s.model_errors.inc()
+            log.exception("%s", failure)  # the traceback shows the model's own exception
+            raise ApiError(
+                503,
+                "model_error",
+                f"the model failed to score these posts ({type(failure.__cause__).__name__}); "
+                "the request was valid and nothing was ranked. Retry, or fall back to your "
+                "own ordering",
+                headers=RETRY_AFTER,
+            ) from None
+        scored = time.perf_counter()
+        served = ranking.served
+        content = ranking_json(
+            served.version,
+            parsed["posts"],
+            ranking.scored.probabilities.tolist(),
+            ranking.unknown,
+            served.notes(parsed["posts"], ranking.unknown),
+        )
+        timings = StageTimings(
+            validate=validated - start,
+            featurise=ranking.scored.featurise_seconds,
+            predict=ranking.scored.predict_seconds,
+            serialise=time.perf_counter() - scored,
+        )
+        outcome = RankOutcome(
+            version=served.version,
+            role=ranking.role,
+            columns=ranking.table,
+            scores=ranking.scored.probabilities,
+            n_unknown_subreddits=sum(ranking.unknown),
+            timings=timings,
+        )
+        return Response(
+            content,
+            media_type=JSON,
+            headers={"Server-Timing": timings.server_timing()},
+            background=BackgroundTask(rollout.after, outcome),
+        )
 
     @app.get("/health", response_model=HealthResponse, summary="Liveness: the process answers")
     async def health() -> Response:
@@ -144,16 +234,16 @@ def create_app(settings: Settings | None = None) -> FeedrankApp:
     async def ready(request: Request) -> Response:
         """200 once the model is loaded; after the model has raised on /rank, 200 only if it
         still passes its self-check (so a load balancer stops routing to a broken replica)."""
-        ranker = _ranker(request)
-        if ranker.failing and not ranker.self_check():
+        champion = _rollout(request).champion
+        if champion.failing and not champion.self_check():
             raise ApiError(
                 503,
                 "model_error",
-                f"model {ranker.version} raised on /rank and now fails its self-check",
+                f"model {champion.version} raised on /rank and now fails its self-check",
                 headers=RETRY_AFTER,
             )
         return Response(
-            orjson.dumps({"status": "ready", "model_version": ranker.version}), media_type=JSON
+            orjson.dumps({"status": "ready", "model_version": champion.version}), media_type=JSON
         )
 
     @app.get(
@@ -163,7 +253,8 @@ def create_app(settings: Settings | None = None) -> FeedrankApp:
         summary="The deployed model: version, features, training metrics",
     )
     async def model_info(request: Request) -> Response:
-        return Response(orjson.dumps(_ranker(request).info().model_dump()), media_type=JSON)
+        info = _rollout(request).champion.info()
+        return Response(orjson.dumps(info.model_dump()), media_type=JSON)
 
     @app.get(
         "/metrics",
@@ -171,18 +262,134 @@ def create_app(settings: Settings | None = None) -> FeedrankApp:
         responses={200: {"content": {METRICS_CONTENT_TYPE: {}}}},
         summary="Prometheus metrics",
     )
-    async def metrics(request: Request) -> Response:
-        return Response(request.app.state.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+    async def metrics_route() -> Response:
+        return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
-    app.add_middleware(ModelLifespan, fastapi_app=app, settings=settings)
+    # FastAPI's documented way to extend the generated document ("Extending OpenAPI")
+    app.openapi = _openapi_with_rank_body(app)  # type: ignore[method-assign]
     return app
 
 
-def _ranker(request: Request) -> Ranker:
-    ranker: Ranker | None = request.app.state.ranker
-    if ranker is None:
+def _rollout(request: Request) -> Rollout:
+    rollout: Rollout | None = request.app.state.rollout
+    if rollout is None:
         raise not_ready()
-    return ranker
+    return rollout
 
 
-app = create_app()
+async def read_body(request: Request, settings: Settings) -> bytes:
+    """The JSON body, refused as a client would fix it: media type (415), encoding (415), size
+    (413, from ``Content-Length`` before reading, else as the bytes arrive), deadline (408).
+
+    FastAPI's own ``max_body_size`` answers a declared oversized body in plain text, so the
+    limit is checked here, where the answer is the error body.
+
+    Raises:
+        ApiError: The status above, with the error body.
+        ClientDisconnect: The client left mid-body (recorded as 499).
+    """
+    content_types = request.headers.getlist("content-type")
+    if len(set(content_types)) > 1:
+        raise ApiError(
+            400,
+            "conflicting_content_type",
+            f"{len(content_types)} different Content-Type headers; send exactly one",
+        )
+    _check_content_type(content_types[0] if content_types else None)
+    _check_content_encoding(request.headers.get("content-encoding"))
+    limit = settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(settings.body_timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(
+            408,
+            "request_timeout",
+            f"the request body did not arrive within {settings.body_timeout:g} s",
+            headers={"Connection": "close"},
+        ) from None
+    return b"".join(chunks)
+
+
+def _check_content_type(content_type: str | None) -> None:
+    """``application/json`` (or ``*/*+json``), UTF-8 only; a missing header is read as JSON."""
+    if not content_type:
+        return
+    media_type, _, params = content_type.partition(";")
+    media_type = media_type.strip().lower()
+    if media_type != JSON and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"Content-Type must be application/json, got {media_type or 'nothing'!r} "
+            "(with curl, add -H 'Content-Type: application/json')",
+        )
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        charset = value.strip().strip('"').lower()
+        if key.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
+            raise ApiError(
+                415, "unsupported_media_type", f"JSON must be UTF-8, got charset={charset!r}"
+            )
+
+
+def _check_content_encoding(content_encoding: str | None) -> None:
+    """Only an uncompressed body is accepted; a compressed one is refused by name."""
+    encoding = (content_encoding or "").strip().lower()
+    if encoding not in ("", "identity"):
+        raise ApiError(
+            415,
+            "unsupported_content_encoding",
+            f"Content-Encoding {encoding!r} is not supported; send the JSON uncompressed "
+            "(a full request is ~15 KB)",
+        )
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        413,
+        "payload_too_large",
+        f"request body exceeds {limit} bytes; send at most {MAX_POSTS} posts per request",
+    )
+
+
+def _openapi_with_rank_body(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """The generated document plus /rank's request body: ``RankBody``'s own JSON schema.
+
+    /rank reads its body itself (to refuse duplicate keys), so FastAPI cannot infer it.
+    """
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            body = TypeAdapter(RankBody).json_schema(ref_template=_SCHEMA_REF)
+            schema["components"]["schemas"].update(body.pop("$defs", {}))
+            schema["paths"][RANK_PATH]["post"]["requestBody"] = {
+                "required": True,
+                "content": {
+                    JSON: {
+                        "schema": body,
+                        "examples": {
+                            "wrapped": {"value": {"posts": EXAMPLE_POSTS}},
+                            "bare_array": {"value": EXAMPLE_POSTS},
+                        },
+                    }
+                },
+            }
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return openapi

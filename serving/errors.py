@@ -11,17 +11,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
-from serving.config import MAX_POSTS
-from serving.schemas import ErrorBody, ErrorDetail
+from serving.settings import MAX_POSTS
 
 logger = logging.getLogger("feedrank.serving")
 edge_logger = logging.getLogger("uvicorn.error")  # one line per event, in uvicorn's format
@@ -29,6 +29,36 @@ edge_logger = logging.getLogger("uvicorn.error")  # one line per event, in uvico
 RETRY_AFTER: Final = {"Retry-After": "1"}
 MAX_DETAILS: Final = 50
 MAX_INPUT_CHARS: Final = 80
+
+
+class ErrorDetail(BaseModel):
+    """One problem with the request, located as precisely as the input allows."""
+
+    item: Annotated[
+        int | None, Field(description="0-based index of the offending post, if any.")
+    ] = None
+    field: Annotated[str | None, Field(description="Offending field of that post, if any.")] = None
+    loc: Annotated[
+        list[str | int], Field(description="Full path, e.g. ['body', 'posts', 3, 'score'].")
+    ]
+    type: Annotated[str, Field(description="Machine-readable error type.")]
+    message: str
+    input: Annotated[
+        str | int | float | bool | None,
+        Field(description="The offending scalar value (long strings are cut), if any."),
+    ] = None
+
+
+class ErrorBody(BaseModel):
+    """The one error shape every 4xx and 5xx answer uses."""
+
+    status: int
+    error: Annotated[
+        str, Field(description="Short code, e.g. validation_error, payload_too_large.")
+    ]
+    message: Annotated[str, Field(description="One-line summary for humans.")]
+    details: list[ErrorDetail]
+
 
 ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     400: {"model": ErrorBody, "description": "Body is empty, not JSON, or not UTF-8."},
@@ -55,14 +85,6 @@ ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
         "on this replica or another.",
     },
 }
-
-
-class TruncatedValidationError(RequestValidationError):
-    """The first errors of a body with ``total`` of them, the rest never built (see parsing)."""
-
-    def __init__(self, errors: Sequence[Any], total: int) -> None:
-        super().__init__(errors)
-        self.total = total
 
 
 class ApiError(Exception):
@@ -142,20 +164,13 @@ def summarise(details: Sequence[ErrorDetail], total: int | None = None) -> str:
 
 
 def client_error_response(exc: Exception, method: str, path: str) -> Response | None:
-    """The error body for a failure the client caused (None for anything else).
-
-    One mapping for the framework's exception handlers and for ``serving.rank``, which serves
-    POST /rank outside the framework.
-    """
+    """The error body for a failure the client caused (None for anything else)."""
     if isinstance(exc, ApiError):
         return error_response(exc.status, exc.error, exc.message, exc.details, exc.headers)
     if isinstance(exc, RequestValidationError):
-        # a 256 KiB body can hold ~20,000 errors (unknown keys): describe only the first few,
-        # or formatting the answer would take up to a second
         errors = exc.errors()
-        total = exc.total if isinstance(exc, TruncatedValidationError) else len(errors)
         details = details_from_errors(errors[:MAX_DETAILS])
-        return error_response(422, "validation_error", summarise(details, total), details)
+        return error_response(422, "validation_error", summarise(details, len(errors)), details)
     if isinstance(exc, ClientDisconnect):
         # the client's doing, not a server error: one log line, no traceback, counted as 499
         # (nginx's "client closed request"); the answer goes nowhere, /metrics records it

@@ -1,7 +1,7 @@
 """Prometheus metrics with ``prometheus_client``: HTTP, per model version, shadow, drift.
 
-The metric objects are created when the service starts (``Metrics.start``), not at import, so a
-bad ``PROMETHEUS_MULTIPROC_DIR`` stops start-up with one line. With that variable unset (the
+The metric objects are created in each worker when it starts (``Metrics.start``), not at import,
+so that every worker process writes its own values. With that variable unset (the
 image's default: one worker per container) every value lives in process memory and the
 process collector adds CPU, memory and file descriptors. With it set, each worker writes its
 values to memory-mapped files in that directory and a scrape of any worker aggregates them all:
@@ -13,9 +13,9 @@ in a read-only container).
 from __future__ import annotations
 
 import asyncio
-import os
 import resource
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -36,61 +36,57 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from bundle.drift import DriftWindow
-from features.schema import TEXT_COLUMN
-from serving.config import ConfigError
-from serving.model import STAGES, RankOutcome
+from serving.settings import Settings
 
 LATENCY_BUCKETS: Final = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 )  # fmt: skip
-SCORE_BUCKETS: Final = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 # bounds start at 0: prometheus_client drops _sum from a histogram with a negative bound
 DIFFERENCE_BUCKETS: Final = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 TAU_BUCKETS: Final = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 CONTENT_TYPE: Final = CONTENT_TYPE_PLAIN_0_0_4
-MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+STAGES: Final = ("validate", "featurise", "predict", "serialise")
 # the last 5,000 posts: PSI's small-sample bias is about (bins - 1) / posts, 0.002 here
 DRIFT_WINDOW_POSTS: Final = 5_000
-# ranked requests reach their metrics in batches of this many, after the response (or at a
-# scrape, or FLUSH_SECONDS after the batch began): a list append per request instead of
-# a dozen locked updates and per-post work on the request path
-FLUSH_REQUESTS: Final = 100
-# so a worker that goes quiet still publishes its last requests (a multiprocess scrape of
-# another worker cannot flush it)
+# ranked posts reach the drift windows in batches of this many requests: binning is NumPy
+# work whose cost is mostly per call
+DRIFT_BATCH: Final = 100
+# so a worker that goes quiet still publishes its last drift figures (a multiprocess scrape
+# of another worker cannot flush it)
 FLUSH_SECONDS: Final = 1.0
 
 
-def observe_many(metric: Histogram | Summary, values: np.ndarray) -> None:
-    """``metric.observe`` for each value, in one pass (a bincount, not a loop of locks).
+@dataclass(frozen=True)
+class StageTimings:
+    """Seconds spent in each stage of one /rank request."""
 
-    Uses the child's bucket, count and sum values, prometheus_client internals that
-    ``observe`` itself updates; tests/test_rollout.py checks the result against ``observe``.
-    """
-    if len(values) == 0:
-        return
-    if isinstance(metric, Summary):
-        metric._count.inc(len(values))
-    else:
-        bounds = np.asarray(metric._upper_bounds)
-        counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
-        for bucket, count in zip(metric._buckets, counts.tolist(), strict=True):
-            if count:
-                bucket.inc(count)
-    metric._sum.inc(float(np.sum(values)))
+    validate: float
+    featurise: float
+    predict: float
+    serialise: float
 
+    def as_tuple(self) -> tuple[float, float, float, float]:
+        return (self.validate, self.featurise, self.predict, self.serialise)
 
-def multiprocess_dir(environ: Mapping[str, str] = os.environ) -> Path | None:
-    """``$PROMETHEUS_MULTIPROC_DIR`` if set; raises ``ConfigError`` unless it is writable."""
-    raw = environ.get(MULTIPROC_ENV)
-    if not raw:
-        return None
-    path = Path(raw)
-    if not path.is_dir() or not os.access(path, os.W_OK):
-        raise ConfigError(
-            f"{MULTIPROC_ENV}={raw!r} must be an existing writable directory, emptied before "
-            "the server starts (in a read-only container: a tmpfs mount)"
+    def server_timing(self) -> str:
+        """A ``Server-Timing`` header value (milliseconds), readable in browser dev tools."""
+        return ", ".join(
+            f"{name};dur={seconds * 1e3:.3f}"
+            for name, seconds in zip(STAGES, self.as_tuple(), strict=True)
         )
-    return path
+
+
+@dataclass(frozen=True)
+class RankOutcome:
+    """A ranked request as its metrics see it, in request order: who answered, the posts'
+    columns and scores (for the drift window) and the stage timings."""
+
+    version: str
+    role: str
+    columns: Mapping[str, np.ndarray]
+    scores: np.ndarray
+    n_unknown_subreddits: int
+    timings: StageTimings
 
 
 class _PeakMemory(Collector):
@@ -164,12 +160,6 @@ class _Series:
             LATENCY_BUCKETS,
             "version",
         )
-        self.scores = histogram(
-            "feedrank_predicted_score",
-            "Predicted P(engaged) per post, by model version.",
-            SCORE_BUCKETS,
-            "version",
-        )
         self.shadow = counter(
             "feedrank_shadow_requests", "Requests the challenger scored in shadow.", ("version",)
         )
@@ -226,19 +216,6 @@ class _Series:
         )
 
 
-def drift_columns(outcomes: list[RankOutcome]) -> dict[str, np.ndarray]:
-    """Every raw field drift watches, from the columns the requests already built (the model's
-    inputs: all numbers and the subreddit) plus the titles, if the model did not read them."""
-    columns = {
-        name: np.concatenate([outcome.columns[name] for outcome in outcomes])
-        for name in outcomes[0].columns
-    }
-    if TEXT_COLUMN not in columns:
-        titles = [post["title"] for outcome in outcomes for post in outcome.posts]
-        columns[TEXT_COLUMN] = np.array(titles, dtype=object)
-    return columns
-
-
 class Metrics:
     """What /metrics exposes; ``start`` creates the series once the models are loaded."""
 
@@ -246,23 +223,21 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=False)
         self.series: _Series | None = None
         self.multiprocess: Path | None = None
-        self._stages: dict[str, Any] = {}
         self.drift: dict[str, DriftWindow] = {}
-        self.pending: list[tuple[str, str, RankOutcome]] = []
+        self.pending: list[RankOutcome] = []
         self._children: dict[tuple[str, ...], Any] = {}
 
-    def start(self, environ: Mapping[str, str] = os.environ) -> None:
-        """Creates the series (raises ``ConfigError`` for a bad multiprocess directory)."""
+    def start(self, settings: Settings) -> None:
+        """Creates the series; called in each worker, after the server has started it."""
         if self.series is not None:
             return
-        self.multiprocess = multiprocess_dir(environ)
+        self.multiprocess = settings.prometheus_multiproc_dir
         # no *_created series: they double the size of a scrape and say little
         disable_created_metrics()  # type: ignore[no-untyped-call]
         if self.multiprocess is None:
             ProcessCollector(registry=self.registry)
             self.registry.register(_PeakMemory())
         self.series = _Series(self.registry)
-        self._stages = {stage: self.series.stages.labels(stage) for stage in STAGES}
 
     @property
     def s(self) -> _Series:
@@ -277,66 +252,56 @@ class Metrics:
             self.drift[version] = DriftWindow(reference, DRIFT_WINDOW_POSTS)
             self.s.reference_mean.labels(version).set(self.drift[version].reference_mean)
 
-    def model_error(self) -> None:
-        self.s.model_errors.inc()
-
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         if self.series is None:  # a request before start-up finished: nothing to count yet
             return
-        self._child(self.series.requests, "requests", route, method, str(status)).inc()
-        self._child(self.series.latency, "latency", route).observe(seconds)
+        self._child("requests", route, method, str(status)).inc()
+        self._child("latency", route).observe(seconds)
 
-    def _child(self, family: Any, *labels: str) -> Any:
-        """``family.labels(*labels[1:])``, cached: ``labels`` takes a lock and builds a key."""
-        child = self._children.get(labels)
+    def _child(self, family: str, *labels: str) -> Any:
+        """``family.labels(*labels)``, kept: each ``labels`` call takes a lock and builds a key."""
+        key = (family, *labels)
+        child = self._children.get(key)
         if child is None:
-            child = self._children[labels] = family.labels(*labels[1:])
+            child = self._children[key] = getattr(self.s, family).labels(*labels)
         return child
 
-    def observe_rank(self, outcome: RankOutcome, version: str, role: str) -> bool:
-        """Queues a ranked request for its metrics; True when a batch is due (the caller runs
-        ``flush`` once the response is sent). A batch that stays short is flushed by a timer."""
-        if not self.pending:
-            self._flush_later()
-        self.pending.append((version, role, outcome))
-        return len(self.pending) >= FLUSH_REQUESTS
-
-    def _flush_later(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # no event loop: flushed by count and at every scrape
+    def observe_rank(self, outcome: RankOutcome) -> None:
+        """Counts a ranked request and queues its posts for the drift windows, which take
+        them ``DRIFT_BATCH`` requests at a time, at a scrape, or ``FLUSH_SECONDS`` after the
+        batch began."""
+        s = self.s
+        s.posts.inc(len(outcome.scores))
+        if outcome.n_unknown_subreddits:
+            s.unknown.inc(outcome.n_unknown_subreddits)
+        for stage, seconds in zip(STAGES, outcome.timings.as_tuple(), strict=True):
+            self._child("stages", stage).observe(seconds)
+        self._child("ranked", outcome.version, outcome.role).inc()
+        self._child("rank_seconds", outcome.version).observe(sum(outcome.timings.as_tuple()))
+        if outcome.version not in self.drift:
             return
-        loop.call_later(FLUSH_SECONDS, self.flush)
+        if not self.pending:
+            asyncio.get_running_loop().call_later(FLUSH_SECONDS, self.flush)
+        self.pending.append(outcome)
+        if len(self.pending) >= DRIFT_BATCH:
+            self.flush()
 
     def flush(self) -> None:
-        """Counters, latency, score histograms and drift windows for the queued requests, then
-        the drift gauges."""
+        """Adds the queued posts to their drift windows and refreshes the drift gauges."""
         pending, self.pending = self.pending, []
-        if pending:
-            s = self.s
-            outcomes = [outcome for _, _, outcome in pending]
-            s.posts.inc(sum(outcome.n_posts for outcome in outcomes))
-            unknown = sum(outcome.n_unknown_subreddits for outcome in outcomes)
-            if unknown:
-                s.unknown.inc(unknown)
-            stages = np.array([outcome.timings.as_tuple() for outcome in outcomes])
-            for stage, seconds in zip(STAGES, stages.T, strict=True):
-                observe_many(self._stages[stage], seconds)
-            totals = stages.sum(axis=1)
-            for version, role in dict.fromkeys((v, r) for v, r, _ in pending):
-                mine = [i for i, (v, r, _) in enumerate(pending) if (v, r) == (version, role)]
-                self._child(s.ranked, "ranked", version, role).inc(len(mine))
-                observe_many(self._child(s.rank_seconds, "rank_seconds", version), totals[mine])
-            for version in dict.fromkeys(v for v, _, _ in pending):
-                self._observe_posts(version, [o for v, _, o in pending if v == version])
-        self.refresh_drift()
-
-    def _observe_posts(self, version: str, outcomes: list[RankOutcome]) -> None:
-        scores = np.concatenate([outcome.scores for outcome in outcomes])
-        observe_many(self._child(self.s.scores, "scores", version), scores)
-        window = self.drift.get(version)
-        if window is not None:
-            window.add(drift_columns(outcomes), scores)
+        s = self.s
+        for version, window in self.drift.items():
+            mine = [outcome for outcome in pending if outcome.version == version]
+            if mine:
+                names = mine[0].columns.keys()
+                window.add(
+                    {name: np.concatenate([o.columns[name] for o in mine]) for name in names},
+                    np.concatenate([o.scores for o in mine]),
+                )
+            for name, value in window.psi().items():
+                s.psi.labels(version, name).set(value)
+            s.window.labels(version).set(window.filled)
+            s.mean_score.labels(version).set(window.mean_score())
 
     def observe_shadow(
         self, version: str, champion: np.ndarray, challenger: np.ndarray, tau: float, seconds: float
@@ -346,17 +311,11 @@ class Metrics:
         s.shadow_seconds.labels(version).observe(seconds)
         difference = challenger - champion
         s.shadow_difference.labels(version).observe(float(difference.mean()))
-        observe_many(s.shadow_abs_difference.labels(version), np.abs(difference))
+        histogram = s.shadow_abs_difference.labels(version)
+        for value in np.abs(difference).tolist():
+            histogram.observe(value)
         if np.isfinite(tau):
             s.shadow_tau.labels(version).observe(tau)
-
-    def refresh_drift(self) -> None:
-        """Recomputes PSI and the mean score of every drift window into the gauges."""
-        for version, window in self.drift.items():
-            for name, value in window.psi().items():
-                self.s.psi.labels(version, name).set(value)
-            self.s.window.labels(version).set(window.filled)
-            self.s.mean_score.labels(version).set(window.mean_score())
 
     def render(self) -> bytes:
         if self.series is None:

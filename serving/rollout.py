@@ -1,83 +1,51 @@
-"""Champion/challenger: shadow scoring and a deterministic A/B split by user.
+"""The models being served: the champion and, optionally, a challenger in shadow or A/B mode.
 
-Settings (read once at start-up; a bad combination stops it with one line):
+``Rollout.rank`` picks the model a request belongs to and scores its posts; ``Rollout.after``
+runs once the response has been sent (a background task): it queues the request's metrics and,
+in shadow mode, scores a share of requests with the challenger, so nothing the challenger does,
+including raising, changes or delays a response.
 
-- ``FEEDRANK_CHALLENGER_DIR``: a second bundle, loaded and self-checked like the champion.
-- ``FEEDRANK_CHALLENGER_MODE``: ``shadow`` or ``ab``.
-- ``FEEDRANK_CHALLENGER_SHARE``: in ``[0, 1]``. In shadow mode the share of requests the
-  challenger also scores; in ab mode the share of users it ranks for.
-
-Shadow scoring runs after the champion's response has been sent (a Starlette background task),
-so it never changes or delays that response; whatever the challenger does, including raising,
-only moves its own metrics. A/B assignment hashes the user id (``X-User-Id`` header, else
-``user_id`` in the ``{"posts": ...}`` body) with the challenger's version as salt: the same user
-gets the same arm in every request, worker and restart, a larger share keeps every user already
-treated, and a new challenger reshuffles users. Requests without a user id go to the champion,
-and so does a treated request on which the challenger raises.
+A/B assignment hashes the user id (``X-User-Id`` header, else ``user_id`` in the body) with the
+challenger's version as salt: the same user gets the same arm in every request, worker and
+restart, a larger share keeps every user already treated, and a new challenger reshuffles
+users. Requests without a user id go to the champion, and so does a treated request on which
+the challenger raises.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
+import math
 import random
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Final, Literal, get_args
+from typing import Final
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-from starlette.background import BackgroundTask
 
-from bundle.store import ModelLoadError
-from serving.config import ConfigError
-from serving.metrics import Metrics
-from serving.model import ModelFailure, Ranker, RankOutcome, posts_to_columns
+from bundle.scoring import Scored
+from bundle.store import LoadedLeanModel, ModelLoadError, check_model, load_lean_model
+from features.schema import CATEGORY_COLUMN, INPUT_COLUMNS, Posts
+from serving.metrics import Metrics, RankOutcome
+from serving.schemas import ModelInfo, PostIn, columns
+from serving.settings import MAX_POSTS, ConfigError, Settings
 
-CHALLENGER_DIR_ENV: Final = "FEEDRANK_CHALLENGER_DIR"
-MODE_ENV: Final = "FEEDRANK_CHALLENGER_MODE"
-SHARE_ENV: Final = "FEEDRANK_CHALLENGER_SHARE"
-USER_HEADER: Final = "x-user-id"
-MAX_USER_ID_CHARS: Final = 256
 ERROR_LOG_INTERVAL_SECONDS: Final = 60.0
-Mode = Literal["shadow", "ab"]
-MODES: Final[tuple[Mode, ...]] = get_args(Mode)
+_METADATA_SHOWN_ELSEWHERE: Final = frozenset(
+    {"model_version", "family", "feature_names", "metrics", "model_sha256", "self_check"}
+)
 
-log = logging.getLogger("uvicorn.error")
+log = logging.getLogger("feedrank.serving")
 
 
-@dataclass(frozen=True)
-class RolloutSettings:
-    """The challenger, if any: where it is, how it takes traffic and how much."""
+class ModelFailure(RuntimeError):
+    """The model raised (or returned non-finite scores) on posts that passed validation.
 
-    challenger_dir: Path | None = None
-    mode: Mode = "shadow"
-    share: float = 0.0
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str], champion_dir: Path) -> RolloutSettings:
-        """Reads the three variables; raises ``ConfigError`` naming the one that is wrong."""
-        directory = environ.get(CHALLENGER_DIR_ENV, "")
-        mode, share = environ.get(MODE_ENV, ""), environ.get(SHARE_ENV, "")
-        if not directory:
-            if mode or share:
-                raise ConfigError(f"{MODE_ENV} and {SHARE_ENV} need {CHALLENGER_DIR_ENV}")
-            return cls()
-        if mode not in MODES:
-            raise ConfigError(f"{MODE_ENV}={mode!r} must be one of {', '.join(MODES)}")
-        try:
-            fraction = float(share)
-        except ValueError:
-            fraction = -1.0
-        if not 0.0 <= fraction <= 1.0:
-            raise ConfigError(f"{SHARE_ENV}={share!r} must be a number from 0 to 1")
-        path = Path(directory)
-        if path.resolve() == champion_dir.resolve():
-            raise ConfigError(f"{CHALLENGER_DIR_ENV} is the champion's directory {champion_dir}")
-        return cls(path, mode, fraction)
+    The route answers 503 ``model_error`` rather than 500: the request was fine, the replica
+    is not. Its ``__cause__`` is the model's own exception, logged with its traceback.
+    """
 
 
 def in_treatment(user_id: str, salt: str, share: float) -> bool:
@@ -99,25 +67,92 @@ def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum(da * db) / denominator) if denominator > 0 else float("nan")
 
 
-class _UserOnly(BaseModel):
-    """Reads ``user_id`` from a body whose posts are validated later by the ranker."""
+class ServedModel:
+    """A verified bundle and what /rank, /ready and /model say about it."""
 
-    model_config = ConfigDict(extra="ignore")
+    def __init__(self, loaded: LoadedLeanModel) -> None:
+        self.loaded = loaded
+        self.model = loaded.model
+        self.version = loaded.version
+        # set when the model last raised on /rank, cleared by a success or a passing self-check
+        self.failing = False
+        self.unknown_subreddit_fallback = (
+            "scored with the training-set engagement rate (the target encoder's prior) in "
+            "place of the subreddit's own rate"
+            if "subreddit" in self.model.features.groups
+            else "the deployed model does not use the subreddit, so its score is unaffected"
+        )
 
-    user_id: Annotated[str, Field(max_length=MAX_USER_ID_CHARS)] | None = None
+    @classmethod
+    def load(cls, model_dir: Path) -> ServedModel:
+        """Loads and self-checks a bundle directory (raises ``ModelLoadError``)."""
+        return cls(load_lean_model(model_dir))
+
+    def score(self, posts: list[PostIn]) -> tuple[Posts, Scored]:
+        """The posts' columns and calibrated scores.
+
+        Raises:
+            ModelFailure: The model raised, or returned a non-finite score.
+        """
+        table = columns(posts, INPUT_COLUMNS)
+        try:
+            scored = self.model.score(table)
+            if not all(map(math.isfinite, scored.probabilities.tolist())):
+                raise ValueError("model produced non-finite scores")
+        except Exception as error:
+            self.failing = True
+            raise ModelFailure(
+                f"model {self.version} failed to score {len(posts)} post(s)"
+            ) from error
+        self.failing = False
+        return table, scored
+
+    def notes(self, posts: list[PostIn], unknown: list[bool]) -> list[str]:
+        """Remarks for the response: which posts were scored with the fallback, and how."""
+        if not any(unknown):
+            return []
+        names = sorted(
+            {post["subreddit"] for post, flag in zip(posts, unknown, strict=True) if flag}
+        )
+        return [
+            f"{sum(unknown)} post(s) from subreddit(s) not seen in training "
+            f"({', '.join(repr(name) for name in names)}): {self.unknown_subreddit_fallback}"
+        ]
+
+    def self_check(self) -> bool:
+        """Re-scores the self-check posts stored at training time; clears ``failing`` if they
+        still score as recorded. What /ready runs after a model failure."""
+        try:
+            check_model(self.model, self.loaded.metadata, f"model {self.version}")
+        except ModelLoadError:
+            return False
+        self.failing = False
+        return True
+
+    def info(self) -> ModelInfo:
+        metadata = self.loaded.metadata
+        return ModelInfo(
+            model_version=self.version,
+            family=str(metadata.get("family", self.model.family)),
+            feature_names=list(self.model.features.feature_names),
+            metrics=dict(metadata.get("metrics") or {}),
+            model_sha256=str(metadata.get("model_sha256", "")),
+            known_subreddits=sorted(self.model.features.known_subreddits_),
+            unknown_subreddit_fallback=self.unknown_subreddit_fallback,
+            max_posts=MAX_POSTS,
+            metadata={k: v for k, v in metadata.items() if k not in _METADATA_SHOWN_ELSEWHERE},
+        )
 
 
-_USER_ONLY: Final = TypeAdapter(_UserOnly)
+@dataclass(frozen=True)
+class Ranking:
+    """What ``Rollout.rank`` produced: the model that answered and its scores."""
 
-
-def body_user_id(body: bytes) -> str | None:
-    """``user_id`` of a ``{"posts": ..., "user_id": ...}`` body, or None (any other body)."""
-    if body.lstrip()[:1] != b"{":
-        return None
-    try:
-        return _USER_ONLY.validate_json(body).user_id
-    except ValidationError:
-        return None
+    served: ServedModel
+    role: str
+    table: Posts
+    scored: Scored
+    unknown: list[bool]
 
 
 class Rollout:
@@ -125,98 +160,67 @@ class Rollout:
 
     def __init__(
         self,
-        champion: Ranker,
-        challenger: Ranker | None,
-        settings: RolloutSettings,
+        champion: ServedModel,
+        challenger: ServedModel | None,
+        settings: Settings,
         metrics: Metrics,
     ) -> None:
         self.champion = champion
         self.challenger = challenger
-        self.settings = settings
+        self.mode = settings.challenger_mode
+        self.share = settings.challenger_share or 0.0
         self.metrics = metrics
         self._last_error_log = -ERROR_LOG_INTERVAL_SECONDS
         metrics.s.model_info.labels(champion.version, champion.model.family).set(1)
         metrics.watch_drift(champion.version, champion.loaded.metadata.get("drift"))
         if challenger is not None:
             metrics.s.rollout_info.labels(
-                settings.mode, champion.version, challenger.version, f"{settings.share:g}"
+                self.mode, champion.version, challenger.version, f"{self.share:g}"
             ).set(1)
-            if settings.mode == "ab":
+            if self.mode == "ab":
                 metrics.watch_drift(challenger.version, challenger.loaded.metadata.get("drift"))
 
     @classmethod
-    def load(
-        cls, champion: Ranker, champion_dir: Path, metrics: Metrics, environ: Mapping[str, str]
-    ) -> Rollout:
-        """Reads the settings and loads the challenger (raises on anything wrong)."""
-        settings = RolloutSettings.from_env(environ, champion_dir)
-        challenger = None
-        if settings.challenger_dir is not None:
-            try:
-                challenger = Ranker.load(settings.challenger_dir)
-            except ModelLoadError as error:
-                raise ConfigError(f"challenger ({CHALLENGER_DIR_ENV}): {error}") from error
-            if challenger.version == champion.version:
-                raise ConfigError(
-                    f"challenger in {settings.challenger_dir} is the champion's version "
-                    f"{champion.version}: nothing to compare"
-                )
-            log.info(
-                "challenger %s (%s) from %s: %s, share %g",
-                challenger.version,
-                challenger.model.family,
-                settings.challenger_dir,
-                settings.mode,
-                settings.share,
-            )
+    def load(cls, settings: Settings, metrics: Metrics) -> Rollout:
+        """Loads the models (``load_models``) and starts their series in ``metrics``."""
+        champion, challenger = load_models(settings)
         return cls(champion, challenger, settings, metrics)
 
-    def rank(
-        self, body: bytes, user_header: str | None
-    ) -> tuple[RankOutcome, BackgroundTask | None]:
-        """Ranks with the model this request belongs to; the task, if any, runs after the
-        response is sent (shadow scoring, or a due batch of metrics).
+    def rank(self, posts: list[PostIn], user_id: str | None) -> Ranking:
+        """Scores ``posts`` with the model this request belongs to.
 
         Raises:
-            ApiError, RequestValidationError: The body breaks the contract (4xx).
             ModelFailure: The champion raised on valid posts (503).
         """
-        challenger, settings = self.challenger, self.settings
-        if challenger is not None and settings.mode == "ab" and settings.share > 0:
-            user = user_header or body_user_id(body)
-            if user and in_treatment(user, challenger.version, settings.share):
-                try:
-                    outcome = challenger.rank_body(body)
-                except ModelFailure:
-                    self._challenger_failed()
-                else:
-                    due = self.metrics.observe_rank(outcome, challenger.version, "challenger")
-                    return outcome, self._after(due, None)
-        outcome = self.champion.rank_body(body)
-        due = self.metrics.observe_rank(outcome, self.champion.version, "champion")
-        shadow = challenger is not None and settings.mode == "shadow"
-        if shadow and random.random() < settings.share:
-            return outcome, self._after(due, outcome)
-        return outcome, self._after(due, None)
+        challenger = self.challenger
+        if (
+            challenger is not None
+            and self.mode == "ab"
+            and user_id
+            and in_treatment(user_id, challenger.version, self.share)
+        ):
+            try:
+                return self._ranking(challenger, "challenger", posts)
+            except ModelFailure:
+                self._challenger_failed()
+        return self._ranking(self.champion, "champion", posts)
 
-    def _after(self, flush: bool, shadow: RankOutcome | None) -> BackgroundTask | None:
-        """Nothing (most requests), or a task for the event loop once the response is out."""
-        if not flush and shadow is None:
-            return None
-        return BackgroundTask(self._run_after, flush, shadow)
+    @staticmethod
+    def _ranking(served: ServedModel, role: str, posts: list[PostIn]) -> Ranking:
+        table, scored = served.score(posts)
+        unknown = served.model.features.unknown_subreddits(table[CATEGORY_COLUMN]).tolist()
+        return Ranking(served, role, table, scored, unknown)
 
-    async def _run_after(self, flush: bool, shadow: RankOutcome | None) -> None:
-        """Async, so it runs in the event loop: no thread hop, no locks."""
-        if shadow is not None and self.challenger is not None:
-            self._shadow(self.challenger, shadow)
-        if flush:
-            self.metrics.flush()
+    async def after(self, outcome: RankOutcome) -> None:
+        """Runs in the event loop once the response is out: metrics, then shadow scoring."""
+        self.metrics.observe_rank(outcome)
+        if self.challenger is not None and self.mode == "shadow" and random.random() < self.share:
+            self._shadow(self.challenger, outcome)
 
-    def _shadow(self, challenger: Ranker, outcome: RankOutcome) -> None:
+    def _shadow(self, challenger: ServedModel, outcome: RankOutcome) -> None:
         start = time.perf_counter()
         try:
-            columns = posts_to_columns(outcome.posts, challenger.input_columns)
-            scores = challenger.model.predict_proba(columns)
+            scores = challenger.model.predict_proba(outcome.columns)
             if scores.shape != outcome.scores.shape or not np.isfinite(scores).all():
                 raise ValueError(f"challenger returned unusable scores {scores!r}")
         except Exception:  # isolation: nothing the challenger does may escape
@@ -233,7 +237,7 @@ class Rollout:
     def _challenger_failed(self) -> None:
         """Counts the failure; logs its traceback at most once a minute."""
         assert self.challenger is not None
-        self.metrics.s.challenger_errors.labels(self.challenger.version, self.settings.mode).inc()
+        self.metrics.s.challenger_errors.labels(self.challenger.version, self.mode).inc()
         now = time.monotonic()
         if now - self._last_error_log >= ERROR_LOG_INTERVAL_SECONDS:
             self._last_error_log = now
@@ -241,13 +245,35 @@ class Rollout:
                 "challenger %s failed (%s mode); the champion answered. Further failures are "
                 "counted in feedrank_challenger_errors_total and logged once a minute",
                 self.challenger.version,
-                self.settings.mode,
+                self.mode,
             )
 
 
-def load_rollout(
-    champion: Ranker, champion_dir: Path, metrics: Metrics, environ: Mapping[str, str] = os.environ
-) -> Rollout:
-    """Starts the metrics, then the rollout; what the app's start-up calls."""
-    metrics.start(environ)
-    return Rollout.load(champion, champion_dir, metrics, environ)
+def load_models(settings: Settings) -> tuple[ServedModel, ServedModel | None]:
+    """The champion and the challenger, if any, loaded and self-checked.
+
+    Raises:
+        ModelLoadError: The champion's bundle is missing, corrupt or fails its self-check.
+        ConfigError: The challenger's is, or it is the champion's version.
+    """
+    champion = ServedModel.load(settings.model_dir)
+    if settings.challenger_dir is None:
+        return champion, None
+    try:
+        challenger = ServedModel.load(settings.challenger_dir)
+    except ModelLoadError as error:
+        raise ConfigError(f"challenger: {error}") from error
+    if challenger.version == champion.version:
+        raise ConfigError(
+            f"challenger in {settings.challenger_dir} is the champion's version "
+            f"{champion.version}: nothing to compare"
+        )
+    log.info(
+        "challenger %s (%s) from %s: %s, share %g",
+        challenger.version,
+        challenger.model.family,
+        settings.challenger_dir,
+        settings.challenger_mode,
+        settings.challenger_share,
+    )
+    return champion, challenger

@@ -1,43 +1,90 @@
-"""Request and response models: the API contract, enforced by pydantic and shown in OpenAPI.
+"""The API contract: the one request type that validates ``/rank`` bodies, and the response.
 
 Validation is strict on purpose. A ranking service that quietly coerces ``"12"`` to 12 or
 ``true`` to 1 hides client bugs that then surface as odd rankings, so wrong JSON types are
-rejected, numbers must be finite and inside the physical ranges of ``features.schema``, and
-unknown fields are refused (a misspelt ``num_coments`` would otherwise be dropped silently
-and the post scored with a missing signal).
+rejected, numbers must be finite and inside the physical ranges of ``features.schema``, unknown
+fields are refused (a misspelt ``num_coments`` would otherwise be dropped silently), and so is a
+key that appears twice in one object (JSON parsers disagree on which value wins).
+
+A body is parsed once, by jiter with its duplicate-key check, and validated once, by pydantic
+against ``RankBody``: the ``{"posts": [...]}`` form or a bare array, told apart by the JSON
+value's type. Posts are validated into plain dicts (``PostIn``), which are what the response
+echoes. An object may carry at most ``MAX_KEYS`` keys, so no body makes the validator describe
+thousands of unknown fields.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final
+import re
+from collections.abc import Sequence
+from typing import Annotated, Any, Final, Literal, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, with_config
+import jiter
+import numpy as np
+import orjson
+from fastapi.exceptions import RequestValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    JsonValue,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    with_config,
+)
+from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
-from features.schema import NUMERIC_BOUNDS
-from serving.config import MAX_POSTS
+from features.schema import (
+    CATEGORY_COLUMN,
+    ID_COLUMN,
+    NUMERIC_BOUNDS,
+    NUMERIC_COLUMNS,
+    TEXT_COLUMN,
+    Posts,
+)
+from serving.errors import ApiError
+from serving.settings import MAX_POSTS
 
 # Reddit caps titles at 300 characters and subreddit names at 21; a little slack for both.
 MAX_TITLE_CHARS: Final = 300
 MAX_SUBREDDIT_CHARS: Final = 64
 MAX_POST_ID: Final = 2**63 - 1  # the id travels as int64 through the feature code
+MAX_USER_ID_CHARS: Final = 256
+# a post has 8 fields: twice that leaves room to name a few misspellings one by one
+MAX_KEYS: Final = 16
+
+_DUPLICATE_KEY: Final = re.compile(
+    r'Detected duplicate key "(.*)" at line \d+ column \d+', re.DOTALL
+)
 
 STRICT: Final = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
 
 
-def _int_bounds(column: str) -> tuple[int, int]:
+def _bounded_keys(value: Any) -> Any:
+    """Refuses an object with more than ``MAX_KEYS`` keys in one error, before its fields."""
+    if isinstance(value, dict) and len(value) > MAX_KEYS:
+        raise PydanticCustomError(
+            "too_many_fields",
+            "object has {count} fields, at most {limit} are accepted (see the schema)",
+            {"count": len(value), "limit": MAX_KEYS},
+        )
+    return value
+
+
+def _within(column: str, description: str, whole: bool = True) -> Any:
+    """Bounds from ``features.schema.NUMERIC_BOUNDS``, the CSV reader's bounds too."""
     low, high = NUMERIC_BOUNDS[column]
-    return int(low), int(high)
-
-
-def _within(bounds: tuple[float, float], description: str) -> Any:
-    """A field inside ``features.schema.NUMERIC_BOUNDS``, the CSV reader's bounds too."""
-    low, high = bounds
+    if whole:
+        return Field(ge=int(low), le=int(high), description=description)
     return Field(ge=low, le=high, description=description)
 
 
-def _example_post(post_id: int, subreddit: str, score: int, age: float) -> JsonValue:
-    return {
+EXAMPLE_POSTS: Final[list[JsonValue]] = [
+    {
         "post_id": post_id,
         "title": "breaking update thread discussion",
         "subreddit": subreddit,
@@ -47,72 +94,45 @@ def _example_post(post_id: int, subreddit: str, score: int, age: float) -> JsonV
         "post_age_hours": age,
         "author_karma": 15200,
     }
-
-
-EXAMPLE_POSTS: Final[list[JsonValue]] = [
-    _example_post(101, "science", 1450, 2.5),
-    _example_post(102, "gaming", 35, 30.0),
-    _example_post(103, "brand_new_subreddit", 640, 6.0),
+    for post_id, subreddit, score, age in (
+        (101, "science", 1450, 2.5),
+        (102, "gaming", 35, 30.0),
+        (103, "brand_new_subreddit", 640, 6.0),
+    )
 ]
 
 
-# The post fields, shared by ``PostIn`` (the documented model) and ``PostFields`` (what /rank
-# validates into: plain dicts, a third cheaper to build and already what the response echoes).
-PostId = Annotated[
-    int, Field(ge=0, le=MAX_POST_ID, description="Unique within the request (non-negative int64).")
-]
-Title = Annotated[str, Field(max_length=MAX_TITLE_CHARS, description="Post title.")]
-Subreddit = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=MAX_SUBREDDIT_CHARS,
-        description="Case-sensitive. A name not seen in training is scored with the "
-        "fallback described in SERVING.md and flagged as `unknown_subreddit`.",
-    ),
-]
-Score = Annotated[int, _within(_int_bounds("score"), "Net votes (JSON integer).")]
-NumComments = Annotated[int, _within(_int_bounds("num_comments"), "Comment count (JSON integer).")]
-UpvoteRatio = Annotated[
-    float, _within(NUMERIC_BOUNDS["upvote_ratio"], "Share of votes that are upvotes, in [0, 1].")
-]
-PostAgeHours = Annotated[
-    float, _within(NUMERIC_BOUNDS["post_age_hours"], "Hours since posting (finite, non-negative).")
-]
-AuthorKarma = Annotated[int, _within(_int_bounds("author_karma"), "Author's karma (JSON integer).")]
-
-
-class PostIn(BaseModel):
+@with_config(ConfigDict(**STRICT, json_schema_extra={"examples": [EXAMPLE_POSTS[0]]}))
+class PostIn(TypedDict):
     """One candidate post: the training schema minus the ``engaged`` label."""
 
-    model_config = ConfigDict(**STRICT, json_schema_extra={"examples": [EXAMPLE_POSTS[0]]})
-
-    post_id: PostId
-    title: Title
-    subreddit: Subreddit
-    score: Score
-    num_comments: NumComments
-    upvote_ratio: UpvoteRatio
-    post_age_hours: PostAgeHours
-    author_karma: AuthorKarma
-
-
-@with_config(STRICT)
-class PostFields(TypedDict):
-    """``PostIn`` as a validated dict (same fields, same constraints, fields in schema order)."""
-
-    post_id: PostId
-    title: Title
-    subreddit: Subreddit
-    score: Score
-    num_comments: NumComments
-    upvote_ratio: UpvoteRatio
-    post_age_hours: PostAgeHours
-    author_karma: AuthorKarma
+    post_id: Annotated[
+        int, Field(ge=0, le=MAX_POST_ID, description="Unique within the request (int64).")
+    ]
+    title: Annotated[str, Field(max_length=MAX_TITLE_CHARS, description="Post title.")]
+    subreddit: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=MAX_SUBREDDIT_CHARS,
+            description="Case-sensitive. A name not seen in training is scored with the "
+            "fallback described in SERVING.md and flagged as `unknown_subreddit`.",
+        ),
+    ]
+    score: Annotated[int, _within("score", "Net votes (JSON integer).")]
+    num_comments: Annotated[int, _within("num_comments", "Comment count (JSON integer).")]
+    upvote_ratio: Annotated[
+        float, _within("upvote_ratio", "Share of votes that are upvotes, in [0, 1].", False)
+    ]
+    post_age_hours: Annotated[
+        float, _within("post_age_hours", "Hours since posting (finite, non-negative).", False)
+    ]
+    author_karma: Annotated[int, _within("author_karma", "Author's karma (JSON integer).")]
 
 
-Posts = Annotated[
-    list[PostIn],
+Post = Annotated[PostIn, BeforeValidator(_bounded_keys)]
+PostList = Annotated[
+    list[Post],
     Field(
         min_length=1,
         max_length=MAX_POSTS,
@@ -121,31 +141,40 @@ Posts = Annotated[
 ]
 
 
-class RankRequest(BaseModel):
+@with_config(ConfigDict(**STRICT, json_schema_extra={"examples": [{"posts": EXAMPLE_POSTS}]}))
+class RankRequest(TypedDict):
     """The wrapped form of the request body; a bare JSON array of posts is accepted too."""
 
-    model_config = ConfigDict(**STRICT, json_schema_extra={"examples": [{"posts": EXAMPLE_POSTS}]})
-
-    posts: Posts
-    user_id: Annotated[
-        str | None,
-        Field(
-            min_length=1,
-            max_length=256,
-            description="Optional: who the feed is for. Assigns the A/B arm when a challenger "
-            "runs in ab mode (the `X-User-Id` header takes precedence); see SERVING.md.",
-        ),
-    ] = None
-
-
-PostFieldsList = Annotated[list[PostFields], Field(min_length=1, max_length=MAX_POSTS)]
+    posts: PostList
+    user_id: NotRequired[
+        Annotated[
+            str | None,
+            Field(
+                min_length=1,
+                max_length=MAX_USER_ID_CHARS,
+                description="Optional: who the feed is for. Assigns the A/B arm when a "
+                "challenger runs in ab mode (the `X-User-Id` header takes precedence).",
+            ),
+        ]
+    ]
 
 
-@with_config(STRICT)
-class RankFields(TypedDict):
-    """``RankRequest`` as a validated dict."""
+def _body_form(value: Any) -> Literal["wrapped", "bare"] | None:
+    if isinstance(value, dict):
+        return "wrapped"
+    return "bare" if isinstance(value, list) else None
 
-    posts: PostFieldsList
+
+RankBody = Annotated[
+    Annotated[Annotated[RankRequest, BeforeValidator(_bounded_keys)], Tag("wrapped")]
+    | Annotated[PostList, Tag("bare")],
+    Discriminator(
+        _body_form,
+        custom_error_type="body_type",
+        custom_error_message='body must be a JSON object {"posts": [...]} or a JSON array of posts',
+    ),
+]
+_RANK_BODY: Final = TypeAdapter(RankBody)
 
 
 class RankedPost(BaseModel):
@@ -184,35 +213,6 @@ class RankResponse(BaseModel):
     ]
 
 
-class ErrorDetail(BaseModel):
-    """One problem with the request, located as precisely as the input allows."""
-
-    item: Annotated[
-        int | None, Field(description="0-based index of the offending post, if any.")
-    ] = None
-    field: Annotated[str | None, Field(description="Offending field of that post, if any.")] = None
-    loc: Annotated[
-        list[str | int], Field(description="Full path, e.g. ['body', 'posts', 3, 'score'].")
-    ]
-    type: Annotated[str, Field(description="Machine-readable error type.")]
-    message: str
-    input: Annotated[
-        str | int | float | bool | None,
-        Field(description="The offending scalar value (long strings are cut), if any."),
-    ] = None
-
-
-class ErrorBody(BaseModel):
-    """The one error shape every 4xx and 5xx answer uses."""
-
-    status: int
-    error: Annotated[
-        str, Field(description="Short code, e.g. validation_error, payload_too_large.")
-    ]
-    message: Annotated[str, Field(description="One-line summary for humans.")]
-    details: list[ErrorDetail]
-
-
 class HealthResponse(BaseModel):
     status: str
 
@@ -236,3 +236,123 @@ class ModelInfo(BaseModel):
     metadata: Annotated[
         dict[str, Any], Field(description="Remaining training metadata, as written.")
     ]
+
+
+class RankInput(TypedDict):
+    """A validated body: its posts in request order and the user it ranks for, if named."""
+
+    posts: list[PostIn]
+    user_id: str | None
+
+
+def parse_rank_body(body: bytes) -> RankInput:
+    """Parses and validates a ``/rank`` body: 1-20 posts with distinct ids, and ``user_id``.
+
+    Raises:
+        ApiError: 400 when the body is empty, not UTF-8 or not JSON.
+        RequestValidationError: 422 when the JSON breaks the contract, including a key that
+            appears twice in one object; ``loc`` starts with ``"body"``.
+    """
+    if not body.strip():
+        raise ApiError(400, "empty_body", 'request body is empty; send {"posts": [...]}')
+    try:
+        value = jiter.from_json(body, catch_duplicate_keys=True, cache_mode="keys")
+    except ValueError as error:
+        raise _unparsable(body, str(error)) from None
+    try:
+        validated = _RANK_BODY.validate_python(value)
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"][1:])} for e in error.errors(include_url=False)]
+        ) from None
+    prefix: tuple[str, ...]
+    if isinstance(validated, list):
+        posts, user_id, prefix = validated, None, ("body",)
+    else:
+        posts, user_id, prefix = validated["posts"], validated.get("user_id"), ("body", "posts")
+    _check_unique_ids(posts, prefix)
+    return {"posts": posts, "user_id": user_id}
+
+
+def columns(posts: Sequence[PostIn], names: Sequence[str]) -> Posts:
+    """The ``names`` columns with the dtypes training used: int64 id, float64 numbers, object
+    text. The numbers go through one (columns, posts) array, each row a contiguous column."""
+    numeric = [name for name in NUMERIC_COLUMNS if name in names]
+    numbers = np.array([[post[n] for post in posts] for n in numeric], dtype=np.float64)  # type: ignore[literal-required]
+    out: dict[str, np.ndarray] = dict(zip(numeric, numbers, strict=True))
+    for name in names:
+        if name == ID_COLUMN:
+            out[name] = np.array([post["post_id"] for post in posts], dtype=np.int64)
+        elif name in (TEXT_COLUMN, CATEGORY_COLUMN):
+            text = np.empty(len(posts), dtype=object)
+            text[:] = [post[name] for post in posts]  # type: ignore[literal-required]
+            out[name] = text
+    return out
+
+
+def ranking_json(
+    version: str,
+    posts: Sequence[PostIn],
+    scores: Sequence[float],
+    unknown: Sequence[bool],
+    notes: list[str],
+) -> bytes:
+    """The 200 body: best first (Python's sort is stable, so ties keep input order)."""
+    order = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)
+    ranked = [
+        {
+            "rank": rank,
+            "post_id": posts[index]["post_id"],
+            "score": scores[index],
+            "unknown_subreddit": unknown[index],
+            "post": posts[index],
+        }
+        for rank, index in enumerate(order, start=1)
+    ]
+    return orjson.dumps({"model_version": version, "ranked": ranked, "notes": notes})
+
+
+def _check_unique_ids(posts: list[PostIn], prefix: tuple[str, ...]) -> None:
+    if len({post["post_id"] for post in posts}) == len(posts):
+        return
+    first_seen: dict[int, int] = {}
+    errors = []
+    for index, post in enumerate(posts):
+        previous = first_seen.setdefault(post["post_id"], index)
+        if previous != index:
+            errors.append(
+                {
+                    "type": "duplicate_post_id",
+                    "loc": (*prefix, index, "post_id"),
+                    "msg": f"duplicate post_id {post['post_id']}: already used by item {previous}",
+                    "input": post["post_id"],
+                }
+            )
+    raise RequestValidationError(errors)
+
+
+def _unparsable(body: bytes, message: str) -> Exception:
+    """400 for bytes that are not UTF-8 JSON; 422 ``duplicate_key`` for a repeated key."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return ApiError(
+            400,
+            "invalid_encoding",
+            f"request body is not valid UTF-8 (byte 0x{body[error.start]:02x} at offset "
+            f"{error.start}); JSON must be UTF-8",
+        )
+    duplicate = _DUPLICATE_KEY.fullmatch(message)
+    if duplicate is not None:
+        return RequestValidationError(
+            [
+                {
+                    "type": "duplicate_key",
+                    "loc": ("body",),
+                    "msg": f"{message}: a key may appear only once per object (JSON parsers "
+                    "disagree on which value wins)",
+                    "input": duplicate.group(1),
+                }
+            ]
+        )
+    return ApiError(400, "invalid_json", f"request body is not valid JSON: {message}")

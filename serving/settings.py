@@ -1,0 +1,114 @@
+"""The service's settings: ``FEEDRANK_*`` variables and ``python -m serving``'s options, read once.
+
+``load_settings`` validates every value when the service starts and turns a bad one into a
+``ConfigError`` naming the variable, so start-up ends with one line instead of a traceback. The
+``Settings`` object it returns is passed to the server and to the app; nothing reads the
+environment again.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bundle.store import DEFAULT_MODEL_DIR
+
+ENV_PREFIX: Final = "FEEDRANK_"
+MAX_POSTS: Final = 20
+# Granian refuses HTTP/1 buffers under 8 KiB and header read timeouts over 60 s
+MIN_HEADER_BYTES: Final = 8 * 1024
+MAX_HEADER_TIMEOUT_S: Final = 60.0
+MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+
+ChallengerMode = Literal["shadow", "ab"]
+
+
+class ConfigError(ValueError):
+    """A setting holds a value the service cannot use; the message names it."""
+
+
+class Settings(BaseSettings):
+    """Everything the service reads at start-up.
+
+    Attributes:
+        model_dir: The champion bundle, written by ``python -m training.train``.
+        host, port, workers: Where Granian listens, and how many processes it runs.
+        max_body_bytes: Largest request body; a larger one is answered 413.
+        max_header_bytes: Granian's HTTP/1 buffer: a request line and headers that do not fit
+            are answered 431, and a request target over 64 KiB that does fit is answered 414.
+        header_timeout: Seconds to receive a request's headers, counted from the end of the
+            previous response on a kept-alive connection: it is also the idle keep-alive.
+        body_timeout: Seconds the body may take once the headers are in; then 408.
+        max_in_flight: Requests handled at once by one worker; more are answered 503.
+        shutdown_timeout: Seconds requests in flight get to finish after SIGTERM.
+        challenger_dir, challenger_mode, challenger_share: A second bundle, and how it takes
+            traffic: scored in ``shadow`` for a share of requests, or ranking for a share of
+            users in ``ab``.
+        prometheus_multiproc_dir: Where workers share their metrics when there are several
+            (``PROMETHEUS_MULTIPROC_DIR``, read by prometheus_client itself).
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, protected_namespaces=(), populate_by_name=True
+    )
+
+    model_dir: Path = DEFAULT_MODEL_DIR
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65_535)] = 8000
+    workers: Annotated[int, Field(ge=1)] = 1
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 256 * 1024
+    max_header_bytes: Annotated[int, Field(ge=MIN_HEADER_BYTES)] = 72 * 1024
+    header_timeout: Annotated[float, Field(ge=0.001, le=MAX_HEADER_TIMEOUT_S)] = 10.0
+    body_timeout: Annotated[float, Field(gt=0)] = 10.0
+    max_in_flight: Annotated[int, Field(ge=1)] = 512
+    shutdown_timeout: Annotated[int, Field(ge=1, le=1800)] = 8
+    challenger_dir: Path | None = None
+    challenger_mode: ChallengerMode | None = None
+    challenger_share: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    prometheus_multiproc_dir: Path | None = Field(
+        default=None, validation_alias=AliasChoices("prometheus_multiproc_dir", MULTIPROC_ENV)
+    )
+
+    @field_validator("prometheus_multiproc_dir")
+    @classmethod
+    def _writable(cls, path: Path | None) -> Path | None:
+        if path is not None and not (path.is_dir() and os.access(path, os.W_OK)):
+            raise ValueError(
+                "must be an existing writable directory, emptied before the server starts (in "
+                "a read-only container: a tmpfs mount)"
+            )
+        return path
+
+    @model_validator(mode="after")
+    def _challenger_is_complete(self) -> Settings:
+        given = (self.challenger_dir, self.challenger_mode, self.challenger_share)
+        if any(value is not None for value in given) and any(value is None for value in given):
+            raise ValueError(
+                f"{ENV_PREFIX}CHALLENGER_DIR, _MODE and _SHARE are set together or not at all"
+            )
+        if self.challenger_dir is not None and (
+            self.challenger_dir.resolve() == self.model_dir.resolve()
+        ):
+            raise ValueError(f"{ENV_PREFIX}CHALLENGER_DIR is the champion's directory")
+        return self
+
+
+def load_settings(**options: Any) -> Settings:
+    """The settings from the environment, with ``options`` (command-line values) on top.
+
+    Raises:
+        ConfigError: One line naming the first variable that is wrong and why.
+    """
+    try:
+        return Settings(**options)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        name = str(first["loc"][0]) if first["loc"] else ""
+        variable = name if name.isupper() else f"{ENV_PREFIX}{name.upper()}" if name else ""
+        given = f"={first['input']!r}" if variable and not isinstance(first["input"], dict) else ""
+        where = f"{variable}{given}: " if variable else ""
+        raise ConfigError(f"{where}{first['msg']}") from None
