@@ -85,4 +85,4 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
 # load-balancer idle timeouts), and 8 s for in-flight requests after SIGTERM, inside
 # `docker stop`'s default 10 s. uvloop is picked automatically; no per-request access log.
 STOPSIGNAL SIGTERM
-CMD ["python", "-m", "serving", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]
+CMD ["python", "-m", "serving", "--host", "0.0.0.0", "--port", "8000"]

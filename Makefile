@@ -67,7 +67,7 @@ BENCHMARK_JSON ?= reports/benchmarks/c$(CONCURRENCY).json
 # python -m serving's own defaults carry the edge settings (SERVING.md, "HTTP edge")
 .PHONY: serve
 serve: $(INSTALLED) ## Serve models/ on 127.0.0.1:PORT (default 8000; FEEDRANK_MODEL_DIR overrides)
-	$(PY) -m serving --host 127.0.0.1 --port $(PORT) --no-access-log
+	$(PY) -m serving --host 127.0.0.1 --port $(PORT)
 
 .PHONY: benchmark
 benchmark: $(INSTALLED) ## Benchmark a running server or container (URL=..., CONCURRENCY=8); JSON to BENCHMARK_JSON

@@ -21,8 +21,8 @@ from features.io import read_posts_csv
 from features.pipeline import ALL_GROUPS
 from features.schema import take
 from serving.app import create_app
-from serving.config import Settings
 from serving.payloads import Post, load_posts
+from serving.settings import Settings
 
 from .api_helpers import MODEL_VERSION
 from .fitted import fit_model

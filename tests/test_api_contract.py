@@ -12,10 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bundle.store import load_model
+from features.schema import INPUT_COLUMNS
 from serving.app import create_app
-from serving.config import Settings
-from serving.model import posts_to_columns
-from serving.schemas import ErrorBody, PostIn, RankResponse
+from serving.errors import ErrorBody
+from serving.schemas import RankResponse, columns
+from serving.settings import Settings
 
 from .api_helpers import MODEL_VERSION, rank
 
@@ -45,7 +46,7 @@ def test_rank_sorts_by_score_and_echoes_posts(
     assert [item.rank for item in result.ranked] == list(range(1, 21))
     by_id = {post["post_id"]: post for post in posts}
     for item in result.ranked:
-        assert item.post.model_dump() == by_id[item.post_id]
+        assert item.post == by_id[item.post_id]
         assert 0.0 <= item.score <= 1.0
     stages = [part.split(";")[0] for part in response.headers["server-timing"].split(", ")]
     assert stages == ["validate", "featurise", "predict", "serialise"]
@@ -57,7 +58,7 @@ def test_scores_equal_the_saved_model(
     posts = api_posts[20:40]
     result = rank(api_client, {"posts": posts})
     model = load_model(api_model_dir).model
-    expected = model.predict_proba(posts_to_columns([PostIn(**p) for p in posts]))
+    expected = model.predict_proba(columns(posts, INPUT_COLUMNS))
     got = {item["post_id"]: item["score"] for item in result["ranked"]}
     assert [got[p["post_id"]] for p in posts] == expected.tolist()
 
@@ -207,7 +208,7 @@ def test_duplicate_post_ids_are_422(
         (None, "body_type"),
         (42, "body_type"),
         ("posts", "body_type"),
-        ([1, 2], "model_type"),
+        ([1, 2], "dict_type"),
     ],
 )
 def test_wrong_top_level_shape_is_422(api_client: TestClient, body: Any, kind: str) -> None:
@@ -316,10 +317,10 @@ def test_a_bug_is_a_500_with_the_error_body_and_no_traceback(
     app = create_app(Settings(model_dir=api_model_dir))
     with TestClient(app, raise_server_exceptions=False) as client:
 
-        def broken(body: bytes) -> None:
+        def broken(posts: object, user_id: object) -> None:
             raise RuntimeError("secret internal detail")
 
-        monkeypatch.setattr(app.state.ranker, "rank_body", broken)
+        monkeypatch.setattr(app.state.rollout, "rank", broken)
         response = client.post("/rank", json=[api_posts[0]])
     error = error_of(response, 500)
     assert error.error == "internal_error"

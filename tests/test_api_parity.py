@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from batch import cli
 from serving.app import create_app
-from serving.config import Settings
+from serving.settings import Settings
 
 from .api_helpers import rank
 

@@ -1,12 +1,9 @@
-"""A real ``uvicorn serving.app:app`` process: it serves over a socket, and it refuses to start
-on a missing or corrupt model directory with one clear line."""
+"""A real ``python -m serving`` process: it serves over a socket, and it refuses to start on a
+missing or corrupt model directory with one clear line."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,47 +11,25 @@ from typing import Any
 import httpx
 import pytest
 
-from bundle.store import MODEL_DIR_ENV, MODEL_FILE
+from bundle.store import MODEL_FILE
+from tests.support.server import START_TIMEOUT_S, Server, start_server
 
-from .api_helpers import MODEL_VERSION, free_port, wait_ready
+from .api_helpers import MODEL_VERSION
 
 pytest_plugins = ["tests.serving_fixtures"]  # its fixtures: api_model_dir, api_posts
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parent.parent
-START_TIMEOUT_S = 60.0
-
-
-def uvicorn(model_dir: Path, port: int) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "serving.app:app", "--port", str(port)],
-        cwd=ROOT,
-        env={**os.environ, MODEL_DIR_ENV: str(model_dir)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _stderr_if_exited(process: subprocess.Popen[str]) -> str:
-    return process.communicate()[1] if process.poll() is not None else "(still running)"
 
 
 @pytest.fixture(scope="module")
-def server_url(api_model_dir: Path) -> Iterator[str]:
-    port = free_port()
-    process = uvicorn(api_model_dir, port)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(process, url, START_TIMEOUT_S, lambda: _stderr_if_exited(process))
-        yield url
-    finally:
-        process.terminate()
-        process.communicate(timeout=30)
+def server(api_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    running = start_server(api_model_dir, tmp_path_factory.mktemp("server-log")).started()
+    yield running
+    assert running.terminate() == 0, running.log()
 
 
-def test_real_server_ranks_and_rejects(server_url: str, api_posts: list[dict[str, Any]]) -> None:
-    with httpx.Client(base_url=server_url, timeout=10.0) as client:
+def test_real_server_ranks_and_rejects(server: Server, api_posts: list[dict[str, Any]]) -> None:
+    with httpx.Client(base_url=server.url, timeout=10.0) as client:
         assert client.get("/health").json() == {"status": "ok"}
         ok = client.post("/rank", json={"posts": api_posts[:20]})
         assert ok.status_code == 200
@@ -72,24 +47,24 @@ def test_real_server_ranks_and_rejects(server_url: str, api_posts: list[dict[str
         assert 'feedrank_http_requests_total{method="POST",route="/rank",status="200"} 1' in metrics
 
 
-def _refusal(model_dir: Path) -> subprocess.CompletedProcess[str]:
-    process = uvicorn(model_dir, free_port())
-    stdout, stderr = process.communicate(timeout=START_TIMEOUT_S)
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+def _refusal(model_dir: Path, log_dir: Path) -> tuple[int, str]:
+    server = start_server(model_dir, log_dir)
+    status = server.process.wait(timeout=START_TIMEOUT_S)
+    return status, server.log()
 
 
-def _assert_one_clear_line(result: subprocess.CompletedProcess[str], *needles: str) -> None:
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    reasons = [line for line in result.stderr.splitlines() if "feedrank cannot start" in line]
-    assert len(reasons) == 1, result.stderr
+def _assert_one_clear_line(status: int, output: str, *needles: str) -> None:
+    assert status != 0
+    assert "Traceback" not in output
+    reasons = [line for line in output.splitlines() if "feedrank cannot start" in line]
+    assert len(reasons) == 1, output
     for needle in needles:
         assert needle in reasons[0]
 
 
 def test_missing_model_dir_refuses_to_start(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-models"
-    _assert_one_clear_line(_refusal(missing), str(missing), "does not exist")
+    _assert_one_clear_line(*_refusal(missing, tmp_path), str(missing), "does not exist")
 
 
 def test_corrupt_model_refuses_to_start(api_model_dir: Path, tmp_path: Path) -> None:
@@ -97,4 +72,22 @@ def test_corrupt_model_refuses_to_start(api_model_dir: Path, tmp_path: Path) -> 
     shutil.copytree(api_model_dir, corrupt)
     with (corrupt / MODEL_FILE).open("ab") as handle:
         handle.write(b"tampered")
-    _assert_one_clear_line(_refusal(corrupt), str(corrupt / MODEL_FILE), "does not match")
+    _assert_one_clear_line(
+        *_refusal(corrupt, tmp_path), str(corrupt / MODEL_FILE), "does not match"
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "needle"),
+    [
+        ("max_in_flight", "abc", "FEEDRANK_MAX_IN_FLIGHT='abc'"),
+        ("header_timeout", "600", "FEEDRANK_HEADER_TIMEOUT='600'"),
+        ("challenger_mode", "shadow", "set together or not at all"),
+    ],
+)
+def test_a_bad_setting_refuses_to_start_naming_it(
+    api_model_dir: Path, tmp_path: Path, variable: str, value: str, needle: str
+) -> None:
+    server = start_server(api_model_dir, tmp_path, **{variable: value})
+    status = server.process.wait(timeout=START_TIMEOUT_S)
+    _assert_one_clear_line(status, server.log(), needle)

@@ -28,9 +28,9 @@ from bundle.scoring import FAMILIES, Family, LightGBMModel, RankingModel
 from bundle.store import bundle_metadata, load_lean_model, load_model, save_model
 from features.io import read_posts_csv
 from features.pipeline import ALL_GROUPS, FeatureConfig, FeaturePipeline, Group
-from features.schema import LABEL_COLUMN, take
-from serving.model import posts_to_columns
+from features.schema import INPUT_COLUMNS, LABEL_COLUMN, take
 from serving.payloads import load_posts
+from serving.schemas import columns
 from training.models import fit_family, fit_platt
 
 from .fitted import fit_model
@@ -69,7 +69,7 @@ def test_exported_model_scores_like_the_trained_one(
     records = load_posts(canonical_csv)[TRAIN_ROWS : TRAIN_ROWS + SCORED_ROWS]
     served = np.concatenate(
         [
-            lean.predict_proba(posts_to_columns(records[start : start + SLATE]))
+            lean.predict_proba(columns(records[start : start + SLATE], INPUT_COLUMNS))
             for start in range(0, SCORED_ROWS, SLATE)
         ]
     )

@@ -20,9 +20,9 @@ from bundle.scoring import FAMILIES, Family
 from bundle.store import bundle_metadata, save_model
 from features.io import read_posts_csv
 from features.pipeline import ALL_GROUPS
-from features.schema import take
-from serving.model import posts_to_columns
+from features.schema import INPUT_COLUMNS, take
 from serving.payloads import load_posts
+from serving.schemas import columns
 
 from .fitted import fit_model
 from .test_layering import REFUSE_IMPORTS, SERVING_IMAGE_LACKS
@@ -36,7 +36,7 @@ PROBE = REFUSE_IMPORTS + textwrap.dedent(
 
     from fastapi.testclient import TestClient
     from serving.app import create_app
-    from serving.config import Settings
+    from serving.settings import Settings
 
     with TestClient(create_app(Settings(model_dir=Path({model_dir!r})))) as client:
         response = client.post("/rank", json=json.loads({posts!r}))
@@ -60,5 +60,5 @@ def test_service_ranks_without_the_training_stack(
     )
     assert result.returncode == 0, result.stderr[-3000:]
     served = sorted(json.loads(result.stdout.strip().splitlines()[-1]), reverse=True)
-    expected = sorted(model.predict_proba(posts_to_columns(records)).tolist(), reverse=True)
+    expected = sorted(model.predict_proba(columns(records, INPUT_COLUMNS)).tolist(), reverse=True)
     assert np.abs(np.array(served) - np.array(expected)).max() <= 1e-9

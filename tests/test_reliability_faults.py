@@ -23,6 +23,7 @@ import joblib
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from serving.model import Ranker
 
 from bundle.store import (
     METADATA_FILE,
@@ -34,8 +35,7 @@ from bundle.store import (
     sha256_file,
 )
 from serving.app import create_app
-from serving.config import Settings
-from serving.model import Ranker
+from serving.settings import Settings
 
 from .test_reliability_process import ROOT
 

@@ -28,9 +28,9 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
+from serving.config import DEFAULT_MAX_BODY_BYTES as MAX_BODY_BYTES
 
 from serving.app import create_app
-from serving.config import DEFAULT_MAX_BODY_BYTES as MAX_BODY_BYTES
 
 from .test_reliability_process import Server, running_server
 

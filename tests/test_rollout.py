@@ -17,12 +17,12 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, Histogram, Summary
 from prometheus_client.parser import text_string_to_metric_families
 from scipy import stats
+from serving.config import ConfigError, Settings
 
 from bundle import drift
 from features.io import read_posts_csv
 from features.schema import LABEL_COLUMN, take
 from serving.app import create_app
-from serving.config import ConfigError, Settings
 from serving.metrics import DIFFERENCE_BUCKETS, observe_many
 from serving.payloads import Post
 from serving.rollout import (

@@ -1,0 +1,99 @@
+"""The one way tests start the service: ``python -m serving`` (the image's command) in a process.
+
+``start_server`` launches it on a free 127.0.0.1 port with the given ``FEEDRANK_*`` settings,
+``Server.started`` waits for ``/ready`` (and stops the process if it never gets there), and
+``Server.terminate`` sends SIGTERM and returns the exit status.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import httpx
+import pytest
+
+from tests.support import ROOT
+
+START_TIMEOUT_S: Final = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    """A ``python -m serving`` process on 127.0.0.1; its output goes to ``log_path``."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
+        """Polls ``/ready`` until it answers 200; fails the test if the process dies or stalls."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                pytest.fail(f"server exited early ({self.process.returncode}): {self.log()}")
+            try:
+                if httpx.get(f"{self.url}/ready", timeout=1.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"server not ready after {timeout:.0f} s: {self.log()}")
+            time.sleep(0.2)
+
+    def started(self) -> Server:
+        """This server once ready; stopped if it never gets there (no process left behind)."""
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.terminate()
+            raise
+        return self
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        """SIGTERM, then the exit status (SIGKILL and a failure if it hangs)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            pytest.fail(f"server still running {timeout:.0f} s after SIGTERM: {self.log()}")
+
+
+def start_server(model_dir: Path, log_dir: Path, *options: str, **settings: str) -> Server:
+    """Starts ``python -m serving`` for ``model_dir`` on a free port; ``settings`` are
+    ``FEEDRANK_*`` variables without the prefix (``max_in_flight="4"``) or other variables
+    given in full (``PROMETHEUS_MULTIPROC_DIR``)."""
+    port = free_port()
+    log_path = log_dir / f"server-{port}.log"
+    env = {**os.environ, "FEEDRANK_MODEL_DIR": str(model_dir)}
+    for name, value in settings.items():
+        env[name if name.isupper() else f"FEEDRANK_{name.upper()}"] = value
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "serving", "--port", str(port), *options],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    return Server(process, f"http://127.0.0.1:{port}", log_path)
