@@ -23,6 +23,7 @@ from features.schema import take
 from serving.app import create_app
 from serving.payloads import Post, load_posts
 from serving.settings import Settings
+from tests.support.server import Server, start_server
 
 from .api_helpers import MODEL_VERSION
 from .fitted import fit_model
@@ -69,3 +70,15 @@ def api_client(api_model_dir: Path) -> Iterator[TestClient]:
     app = create_app(Settings(model_dir=api_model_dir, max_body_bytes=64 * 1024))
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def running_server(
+    api_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """One ready ``python -m serving`` for the session (fuzzing, hostile cases, soak), stopped
+    at the end: it must exit 0."""
+    server = start_server(api_model_dir, tmp_path_factory.mktemp("server-log")).started()
+    yield server
+    status = server.terminate()
+    assert status == 0, server.log()

@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 
 import benchmark
+from tests.support.server import Server, start_server
 
 from .api_helpers import free_port
 from .conftest import ROOT, TrainedBundle
-from .test_reliability_process import Server, start_server
 
 REQUESTS = 200  # benchmark.py's minimum per phase
 PHASES = ("health", "rank_mixed", "rank_20")

@@ -3,17 +3,14 @@ at predict time gets a 503 ``model_error`` (not a 500, not a made-up ranking).
 
 Start-up refusals run the image's entry point, ``python -m serving``, as real processes (all
 cases at once, so the module costs about one start-up). tests/test_api_server.py covers a
-missing directory and a tampered bundle through ``python -m uvicorn``; the cases here are the
-other ways a model directory goes wrong.
+missing directory and a tampered bundle; the cases here are the other ways a model directory
+goes wrong.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -23,11 +20,9 @@ import joblib
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from serving.model import Ranker
 
 from bundle.store import (
     METADATA_FILE,
-    MODEL_DIR_ENV,
     MODEL_FILE,
     SCORING_FILE,
     ModelLoadError,
@@ -35,9 +30,9 @@ from bundle.store import (
     sha256_file,
 )
 from serving.app import create_app
+from serving.rollout import ServedModel
 from serving.settings import Settings
-
-from .test_reliability_process import ROOT
+from tests.support.server import start_server
 
 pytest_plugins = ["tests.serving_fixtures"]  # its fixtures: api_model_dir, api_posts
 
@@ -170,7 +165,9 @@ IN_A_REAL_PROCESS = (
     "bundle from another run",
     "features disagree",
 )
-BAD_ENV = {"FEEDRANK_MAX_BODY_BYTES": ("12", ["FEEDRANK_MAX_BODY_BYTES='12'", ">= 1024"])}
+BAD_ENV = {
+    "max_body_bytes": ("12", ["FEEDRANK_MAX_BODY_BYTES='12'", "greater than or equal to 1024"])
+}
 
 
 def _broken_copy(api_model_dir: Path, base: Path, case: str) -> Path:
@@ -187,7 +184,7 @@ def test_broken_model_dir_is_one_line_naming_path_and_problem(
 ) -> None:
     model_dir = _broken_copy(api_model_dir, tmp_path, case)
     with pytest.raises(ModelLoadError) as raised:
-        Ranker.load(model_dir)
+        ServedModel.load(model_dir)
     message = str(raised.value)
     assert "\n" not in message
     for needle in BROKEN[case][1]:
@@ -228,7 +225,7 @@ def test_bundle_from_other_package_versions_warns_once_naming_both(
     shutil.copytree(api_model_dir, model_dir)
     _edit_metadata(lambda m: m["package_versions"].update(numpy="0.0.1"))(model_dir)
     with caplog.at_level("WARNING", logger="feedrank.bundle"):
-        Ranker.load(model_dir)  # the self-check still passes: a warning, not a refusal
+        ServedModel.load(model_dir)  # the self-check still passes: a warning, not a refusal
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1, warnings
     assert f"numpy 0.0.1 (installed {np.__version__})" in warnings[0]
@@ -238,44 +235,31 @@ def test_bundle_from_other_package_versions_warns_once_naming_both(
 @pytest.fixture(scope="module")
 def refusals(
     api_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, subprocess.CompletedProcess[str]]:
-    """Starts ``python -m serving`` once per case, all at once, and collects how each ended."""
+) -> dict[str, tuple[int, str]]:
+    """Starts ``python -m serving`` once per case, all at once: each exit status and output."""
     base = tmp_path_factory.mktemp("broken")
     launched = {}
     for case in (*IN_A_REAL_PROCESS, *BAD_ENV):
-        env = {case: BAD_ENV[case][0]} if case in BAD_ENV else {}
-        launched[case] = subprocess.Popen(
-            [sys.executable, "-m", "serving", "--port", "0"],
-            cwd=ROOT,
-            env={**os.environ, MODEL_DIR_ENV: str(_broken_copy(api_model_dir, base, case)), **env},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        settings = {case: BAD_ENV[case][0]} if case in BAD_ENV else {}
+        model_dir = _broken_copy(api_model_dir, base, case)
+        launched[case] = start_server(model_dir, model_dir.parent, **settings)
     results = {}
-    for case, process in launched.items():
-        try:
-            stdout, stderr = process.communicate(timeout=START_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            stdout, stderr = process.communicate()
-        results[case] = subprocess.CompletedProcess(
-            process.args, process.returncode, stdout, stderr
-        )
+    for case, server in launched.items():
+        results[case] = (server.process.wait(timeout=START_TIMEOUT_S), server.log())
     return results
 
 
 @pytest.mark.parametrize("case", [*IN_A_REAL_PROCESS, *BAD_ENV])
 def test_server_refuses_to_start_with_one_clear_line(
-    refusals: dict[str, subprocess.CompletedProcess[str]], case: str
+    refusals: dict[str, tuple[int, str]], case: str
 ) -> None:
-    result = refusals[case]
+    status, output = refusals[case]
     needles = BROKEN[case][1] if case in BROKEN else BAD_ENV[case][1]
-    assert result.returncode == 3, (result.returncode, result.stderr)  # uvicorn: startup failed
-    assert "Traceback" not in result.stderr
-    assert "Uvicorn running" not in result.stderr  # it never served
-    reasons = [line for line in result.stderr.splitlines() if "feedrank cannot start" in line]
-    assert len(reasons) == 1, result.stderr
+    assert status == 1, (status, output)
+    assert "Traceback" not in output
+    assert "Listening at" not in output  # it never served
+    reasons = [line for line in output.splitlines() if "feedrank cannot start" in line]
+    assert len(reasons) == 1, output
     for needle in needles:
         assert needle in reasons[0], reasons[0]
 
@@ -303,7 +287,7 @@ def test_model_that_raises_is_503_and_pulls_the_replica_out_of_rotation(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    ranker = app_client.app.state.ranker  # type: ignore[attr-defined]
+    ranker = app_client.app.state.rollout.champion  # type: ignore[attr-defined]
 
     class BrokenEstimator:
         def decision_function(self, matrix: Any) -> Any:
@@ -337,7 +321,7 @@ def test_model_that_raises_is_503_and_pulls_the_replica_out_of_rotation(
 def test_input_specific_model_failure_keeps_the_replica_ready(
     app_client: TestClient, api_posts: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    features = app_client.app.state.ranker.model.features  # type: ignore[attr-defined]
+    features = app_client.app.state.rollout.champion.model.features  # type: ignore[attr-defined]
     transform = features.transform
 
     def fails_on_one_subreddit(columns: dict[str, np.ndarray]) -> Any:
@@ -357,7 +341,7 @@ def test_input_specific_model_failure_keeps_the_replica_ready(
 def test_non_finite_scores_are_a_model_error(
     app_client: TestClient, api_posts: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ranker = app_client.app.state.ranker  # type: ignore[attr-defined]
+    ranker = app_client.app.state.rollout.champion  # type: ignore[attr-defined]
     nan_calibrator = replace(ranker.model.calibrator, slope=float("nan"))
     monkeypatch.setattr(ranker, "model", replace(ranker.model, calibrator=nan_calibrator))
     response = app_client.post("/rank", json=api_posts[:3])

@@ -28,16 +28,15 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
-from serving.config import DEFAULT_MAX_BODY_BYTES as MAX_BODY_BYTES
 
 from serving.app import create_app
-
-from .test_reliability_process import Server, running_server
+from serving.settings import Settings
+from tests.support.server import Server
 
 pytest_plugins = ["tests.serving_fixtures"]  # its fixtures: api_model_dir (for running_server)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.fuzz]
-__all__ = ["running_server"]  # the shared server fixture, used below
+
 EXAMPLES = int(os.environ.get("FEEDRANK_FUZZ_EXAMPLES", "300"))
 DERANDOMIZE = os.environ.get("FEEDRANK_FUZZ_RANDOM", "") != "1"
 
@@ -82,7 +81,10 @@ def _is_valid_request(case: Any) -> bool:
         return False
     posts = case.body["posts"] if isinstance(case.body, dict) else case.body
     ids = [post["post_id"] for post in posts]
-    return len(ids) == len(set(ids)) and len(json.dumps(case.body).encode()) <= MAX_BODY_BYTES
+    return (
+        len(ids) == len(set(ids))
+        and len(json.dumps(case.body).encode()) <= Settings().max_body_bytes
+    )
 
 
 def _check_valid_posts_are_ranked(case: Any, response: requests.Response, tally: Tally) -> None:

@@ -31,12 +31,11 @@ import pytest
 from bundle.store import ModelLoadError, load_model, save_model
 from features.schema import SchemaError
 from scripts.check_dataset import check
+from tests.support import ROOT
 from training import predict as batch_cli
 from training.data import Dataset, Split
 from training.results import TRAINING, TRAINING_METRICS, write_metrics
 from training.train import PREDICTIONS, _write_predictions
-
-from .test_reliability_process import ROOT
 
 pytest_plugins = ["tests.serving_fixtures"]  # its fixtures: api_model_dir
 

@@ -5,7 +5,6 @@
 - Soak: ``benchmark.py --duration`` against one process at concurrency 32, zero errors, RSS
   flat between warm-up and end (the default suite runs 15 s; ``make soak`` runs 60 s).
 
-The helpers here (``start_server``, ``Server``) are shared by the other reliability modules.
 """
 
 from __future__ import annotations
@@ -19,101 +18,20 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from bundle.store import MODEL_DIR_ENV
-
-from .api_helpers import free_port, wait_ready
+from tests.support import ROOT
+from tests.support.server import Server, start_server
 
 pytest_plugins = ["tests.serving_fixtures"]  # its fixtures: api_model_dir, api_posts
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parent.parent
-START_TIMEOUT_S = 60.0
 SOAK_SECONDS = float(os.environ.get("FEEDRANK_SOAK_SECONDS", "15"))
 SOAK_CONCURRENCY = 32
-
-
-@dataclass
-class Server:
-    """A ``python -m serving`` process on 127.0.0.1; its stderr goes to ``log_path``."""
-
-    process: subprocess.Popen[bytes]
-    url: str
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
-        wait_ready(self.process, self.url, timeout, self.log)
-
-    def started(self) -> Server:
-        """This server once ready; stopped if it never gets there (no process left behind)."""
-        try:
-            self.wait_ready()
-        except BaseException:
-            self.terminate()
-            raise
-        return self
-
-    def terminate(self, timeout: float = 30.0) -> int:
-        """SIGTERM, then the exit status (SIGKILL and a failure if it hangs)."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            pytest.fail(f"server still running {timeout:.0f} s after SIGTERM: {self.log()}")
-
-
-def start_server(
-    model_dir: Path, log_dir: Path, *options: str, access_log: bool = False, **env: str
-) -> Server:
-    """Starts the server the image runs (``python -m serving``) on a free port."""
-    port = free_port()
-    log_path = log_dir / f"server-{port}.log"
-    if not access_log:
-        options = ("--no-access-log", *options)
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "serving", "--port", str(port), *options],
-            cwd=ROOT,
-            env={**os.environ, MODEL_DIR_ENV: str(model_dir), **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    return Server(process, f"http://127.0.0.1:{port}", log_path)
-
-
-_SHARED: dict[Path, Server] = {}
-
-
-@pytest.fixture(scope="session")
-def running_server(
-    api_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    """One ready server for the session, stopped at the end (it must exit 0).
-
-    Modules that import this fixture each get their own instance of it from pytest; the cache
-    makes those one process, so the fuzzing, the hostile cases and the soak hit the same server
-    one after the other.
-    """
-    server = _SHARED.get(api_model_dir)
-    if server is None:
-        server = _SHARED[api_model_dir] = start_server(
-            api_model_dir, tmp_path_factory.mktemp("server-log")
-        ).started()
-    yield server
-    status = server.terminate()
-    assert status == 0, server.log()
 
 
 # --- SIGTERM during load ------------------------------------------------------------------------
@@ -138,9 +56,7 @@ def _slow_body(payload: bytes, started: threading.Event) -> Iterator[bytes]:
 def test_sigterm_lets_in_flight_requests_finish_then_exits_0(
     api_model_dir: Path, api_posts: list[dict[str, Any]], tmp_path: Path
 ) -> None:
-    server = start_server(
-        api_model_dir, tmp_path, "--timeout-graceful-shutdown", "15", access_log=True
-    ).started()
+    server = start_server(api_model_dir, tmp_path, "--access-log", shutdown_timeout="15").started()
     payload = json.dumps({"posts": api_posts[:20]}).encode()
     slow_results: list[httpx.Response | Exception] = []
     slow_finished_at: list[float] = []
@@ -231,7 +147,7 @@ def test_sigterm_lets_in_flight_requests_finish_then_exits_0(
     assert all(result.headers.get("connection") == "close" for result in drained)
     assert set(load_statuses) == {200}, load_statuses  # no 5xx, nothing half-answered
     assert not [kind for kind in load_errors if "BEFORE" in kind], load_errors
-    assert "Waiting for connections to close" in log and "Finished server process" in log
+    assert "Granian shutdown completed" in log
     # every request the server answered reached its client: the transport errors above were
     # requests the server never started (sent on a connection it was closing), not lost answers
     answered = log.count('"POST /rank HTTP/1.1" 200')
