@@ -111,4 +111,6 @@ def load_settings(**options: Any) -> Settings:
         variable = name if name.isupper() else f"{ENV_PREFIX}{name.upper()}" if name else ""
         given = f"={first['input']!r}" if variable and not isinstance(first["input"], dict) else ""
         where = f"{variable}{given}: " if variable else ""
-        raise ConfigError(f"{where}{first['msg']}") from None
+        # a validator's ValueError reads better without pydantic's "Value error, " prefix
+        reason = first["ctx"]["error"] if first["type"] == "value_error" else first["msg"]
+        raise ConfigError(f"{where}{reason}") from None

@@ -14,26 +14,16 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client import CollectorRegistry, Histogram, Summary
 from prometheus_client.parser import text_string_to_metric_families
 from scipy import stats
-from serving.config import ConfigError, Settings
 
 from bundle import drift
 from features.io import read_posts_csv
 from features.schema import LABEL_COLUMN, take
 from serving.app import create_app
-from serving.metrics import DIFFERENCE_BUCKETS, observe_many
 from serving.payloads import Post
-from serving.rollout import (
-    CHALLENGER_DIR_ENV,
-    MODE_ENV,
-    SHARE_ENV,
-    RolloutSettings,
-    body_user_id,
-    in_treatment,
-    kendall_tau,
-)
+from serving.rollout import in_treatment, kendall_tau
+from serving.settings import ConfigError, Settings, load_settings
 
 from .rollout_helpers import CHALLENGER, CHAMPION, TRAIN_ROWS, RolloutModels
 
@@ -57,18 +47,19 @@ def value(parsed: Samples, name: str, **labels: str) -> float:
 
 
 @pytest.fixture
-def make_client(rollout_models: RolloutModels, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Builds a started app for the given challenger variables; closes them all at the end."""
+def make_client(rollout_models: RolloutModels) -> Iterator[Any]:
+    """Builds a started app for the given challenger settings; closes them all at the end."""
     clients: list[TestClient] = []
 
     def make(mode: str | None = None, share: float = 1.0) -> TestClient:
-        for name in (CHALLENGER_DIR_ENV, MODE_ENV, SHARE_ENV):
-            monkeypatch.delenv(name, raising=False)
+        challenger = {}
         if mode is not None:
-            monkeypatch.setenv(CHALLENGER_DIR_ENV, str(rollout_models.challenger))
-            monkeypatch.setenv(MODE_ENV, mode)
-            monkeypatch.setenv(SHARE_ENV, str(share))
-        client = TestClient(create_app(Settings(model_dir=rollout_models.champion)))
+            challenger = {
+                "challenger_dir": rollout_models.challenger,
+                "challenger_mode": mode,
+                "challenger_share": share,
+            }
+        client = TestClient(create_app(Settings(model_dir=rollout_models.champion, **challenger)))
         client.__enter__()
         clients.append(client)
         return client
@@ -86,29 +77,45 @@ def _slates(posts: list[Post], n: int, seed: int) -> list[list[Post]]:
 # --- settings -------------------------------------------------------------------------------
 
 
+DIR, MODE, SHARE = (
+    "FEEDRANK_CHALLENGER_DIR",
+    "FEEDRANK_CHALLENGER_MODE",
+    "FEEDRANK_CHALLENGER_SHARE",
+)
+
+
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
-        ({MODE_ENV: "shadow"}, "need FEEDRANK_CHALLENGER_DIR"),
-        ({SHARE_ENV: "0.5"}, "need FEEDRANK_CHALLENGER_DIR"),
-        ({CHALLENGER_DIR_ENV: "/c"}, "FEEDRANK_CHALLENGER_MODE='' must be one of shadow, ab"),
-        ({CHALLENGER_DIR_ENV: "/c", MODE_ENV: "canary", SHARE_ENV: "1"}, "must be one of"),
-        ({CHALLENGER_DIR_ENV: "/c", MODE_ENV: "ab"}, "SHARE='' must be a number from 0 to 1"),
-        ({CHALLENGER_DIR_ENV: "/c", MODE_ENV: "ab", SHARE_ENV: "1.5"}, "from 0 to 1"),
-        ({CHALLENGER_DIR_ENV: "/c", MODE_ENV: "ab", SHARE_ENV: "half"}, "from 0 to 1"),
-        ({CHALLENGER_DIR_ENV: "/m", MODE_ENV: "ab", SHARE_ENV: "1"}, "is the champion's"),
+        ({MODE: "shadow"}, "set together or not at all"),
+        ({SHARE: "0.5"}, "set together or not at all"),
+        ({DIR: "/c"}, "set together or not at all"),
+        ({DIR: "/c", MODE: "canary", SHARE: "1"}, "FEEDRANK_CHALLENGER_MODE='canary'"),
+        ({DIR: "/c", MODE: "ab", SHARE: "1.5"}, "FEEDRANK_CHALLENGER_SHARE='1.5'"),
+        ({DIR: "/c", MODE: "ab", SHARE: "half"}, "FEEDRANK_CHALLENGER_SHARE='half'"),
+        ({DIR: "/m", MODE: "ab", SHARE: "1"}, "is the champion's"),
     ],
 )
-def test_bad_combinations_are_refused(environ: dict[str, str], message: str) -> None:
+def test_bad_combinations_are_refused(
+    environ: dict[str, str], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, text in {**environ, "FEEDRANK_MODEL_DIR": "/m"}.items():
+        monkeypatch.setenv(name, text)
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")) as error:
-        RolloutSettings.from_env(environ, Path("/m"))
+        load_settings()
     assert "\n" not in str(error.value)
 
 
-def test_settings_read_from_the_environment() -> None:
-    assert RolloutSettings.from_env({}, Path("/m")) == RolloutSettings()
-    environ = {CHALLENGER_DIR_ENV: "/c", MODE_ENV: "ab", SHARE_ENV: "0.25"}
-    assert RolloutSettings.from_env(environ, Path("/m")) == RolloutSettings(Path("/c"), "ab", 0.25)
+def test_settings_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().challenger_dir is None
+    for name, text in {DIR: "/c", MODE: "ab", SHARE: "0.25", "FEEDRANK_MODEL_DIR": "/m"}.items():
+        monkeypatch.setenv(name, text)
+    settings = load_settings()
+    assert (settings.challenger_dir, settings.challenger_mode, settings.challenger_share) == (
+        Path("/c"),
+        "ab",
+        0.25,
+    )
 
 
 # --- assignment and rank agreement ------------------------------------------------------------
@@ -140,43 +147,6 @@ def test_kendall_tau_matches_scipy_with_ties() -> None:
         else:
             assert kendall_tau(a, b) == pytest.approx(expected, abs=1e-12)
     assert math.isnan(kendall_tau(np.ones(3), np.arange(3.0)))
-
-
-def test_user_id_from_the_body() -> None:
-    assert body_user_id(b'{"posts": [], "user_id": "u1"}') == "u1"
-    assert body_user_id(b'{"posts": []}') is None
-    assert body_user_id(b'[{"user_id": "u1"}]') is None
-    assert body_user_id(b'{"user_id": 12}') is None
-    assert body_user_id(b"{") is None
-
-
-@pytest.mark.parametrize("kind", ["histogram", "summary"])
-def test_observe_many_equals_one_observe_per_value(kind: str) -> None:
-    registry = CollectorRegistry()
-    if kind == "histogram":
-        one: Histogram | Summary = Histogram(
-            "one", "h", registry=registry, buckets=DIFFERENCE_BUCKETS
-        )
-        many: Histogram | Summary = Histogram(
-            "many", "h", registry=registry, buckets=DIFFERENCE_BUCKETS
-        )
-    else:
-        one, many = Summary("one", "s", registry=registry), Summary("many", "s", registry=registry)
-    values = np.concatenate([np.random.default_rng(0).exponential(0.05, 500), DIFFERENCE_BUCKETS])
-    for v in values.tolist():
-        one.observe(v)
-    observe_many(many, values)
-    observed = {
-        family.name: {
-            (s.name.split("_", 1)[1], s.labels.get("le", "")): s.value
-            for s in family.samples
-            if not s.name.endswith("_created")
-        }
-        for family in registry.collect()
-    }
-    assert observed["many"].keys() == observed["one"].keys()
-    for key, expected in observed["one"].items():
-        assert observed["many"][key] == pytest.approx(expected, abs=1e-9), key
 
 
 # --- drift ----------------------------------------------------------------------------------
@@ -319,7 +289,6 @@ def test_ab_routes_by_user_and_labels_versions(
             value(parsed, "feedrank_rank_requests_total", role=role, **labels) == expected[version]
         )
         assert value(parsed, "feedrank_rank_model_seconds_count", **labels) == expected[version]
-        assert value(parsed, "feedrank_predicted_score_count", **labels) == 5 * expected[version]
         assert value(parsed, "feedrank_drift_window_posts", **labels) == 5 * expected[version]
     bad = client.post("/rank", json={"posts": slate, "user_id": ""})
     assert bad.status_code == 422

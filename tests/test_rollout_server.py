@@ -9,10 +9,7 @@ must stop start-up with one line.
 from __future__ import annotations
 
 import math
-import os
 import random
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,39 +18,26 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bundle.store import MODEL_DIR_ENV
-from serving.metrics import FLUSH_SECONDS, MULTIPROC_ENV
+from serving.metrics import FLUSH_SECONDS
 from serving.payloads import Post
-from serving.rollout import CHALLENGER_DIR_ENV, MODE_ENV, SHARE_ENV, in_treatment
+from serving.rollout import in_treatment
+from tests.support.server import START_TIMEOUT_S, Server, start_server
 
-from .api_helpers import free_port, wait_ready
 from .rollout_helpers import CHALLENGER, CHAMPION, RolloutModels
 
 pytest_plugins = ["tests.rollout_fixtures"]
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parent.parent
-START_TIMEOUT_S = 180.0
 USERS = 1_000
 SHARE = 0.5
 
 
-def _start(env: dict[str, str], *options: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "serving", "--host", "127.0.0.1", *options],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _env(models: RolloutModels, mode: str | None, share: float = SHARE) -> dict[str, str]:
-    env = {MODEL_DIR_ENV: str(models.champion)}
-    if mode is not None:
-        env |= {CHALLENGER_DIR_ENV: str(models.challenger), MODE_ENV: mode, SHARE_ENV: str(share)}
-    return env
+def _challenger(models: RolloutModels, mode: str, share: float = SHARE) -> dict[str, str]:
+    return {
+        "challenger_dir": str(models.challenger),
+        "challenger_mode": mode,
+        "challenger_share": str(share),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -61,30 +45,27 @@ def servers(
     rollout_models: RolloutModels, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, str]]:
     """ab (1 worker), ab (2 workers, multiprocess metrics), shadow, and no challenger."""
+    logs = tmp_path_factory.mktemp("rollout-logs")
     multiproc = tmp_path_factory.mktemp("prometheus-multiproc")
-    specs = {
-        "ab": (_env(rollout_models, "ab"), ()),
+    specs: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
+        "ab": (_challenger(rollout_models, "ab"), ()),
         "ab_workers": (
-            {**_env(rollout_models, "ab"), MULTIPROC_ENV: str(multiproc)},
+            {**_challenger(rollout_models, "ab"), "PROMETHEUS_MULTIPROC_DIR": str(multiproc)},
             ("--workers", "2"),
         ),
-        "shadow": (_env(rollout_models, "shadow", 1.0), ()),
-        "plain": (_env(rollout_models, None), ()),
+        "shadow": (_challenger(rollout_models, "shadow", 1.0), ()),
+        "plain": ({}, ()),
     }
-    processes, urls = {}, {}
+    running: dict[str, Server] = {}
     try:
-        for name, (env, options) in specs.items():
-            port = free_port()
-            processes[name] = _start(env, "--port", str(port), *options)
-            urls[name] = f"http://127.0.0.1:{port}"
-        for name, process in processes.items():
-            wait_ready(process, urls[name], START_TIMEOUT_S, lambda: "see stderr")
-        yield urls
+        for name, (settings, options) in specs.items():
+            running[name] = start_server(rollout_models.champion, logs, *options, **settings)
+        for server in running.values():
+            server.started()
+        yield {name: server.url for name, server in running.items()}
     finally:
-        for process in processes.values():
-            process.terminate()
-        for process in processes.values():
-            process.communicate(timeout=60)
+        for server in running.values():
+            server.terminate()
 
 
 def _samples(url: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
@@ -155,26 +136,34 @@ def test_shadow_server_answers_byte_for_byte_like_a_server_without_challenger(
 
 
 @pytest.mark.parametrize(
-    ("env", "line"),
+    ("settings", "line"),
     [
-        ({MODE_ENV: "shadow"}, "FEEDRANK_CHALLENGER_MODE and FEEDRANK_CHALLENGER_SHARE need"),
-        ({CHALLENGER_DIR_ENV: "CHALLENGER", MODE_ENV: "ab"}, "FEEDRANK_CHALLENGER_SHARE=''"),
+        ({"challenger_mode": "shadow"}, "set together or not at all"),
         (
-            {CHALLENGER_DIR_ENV: "/nonexistent", MODE_ENV: "ab", SHARE_ENV: "0.1"},
-            "challenger (FEEDRANK_CHALLENGER_DIR): model directory /nonexistent does not exist",
+            {"challenger_dir": "CHALLENGER", "challenger_mode": "ab"},
+            "set together or not at all",
         ),
-        ({MULTIPROC_ENV: "/nonexistent"}, "PROMETHEUS_MULTIPROC_DIR='/nonexistent' must be"),
+        (
+            {"challenger_dir": "/nonexistent", "challenger_mode": "ab", "challenger_share": "0.1"},
+            "challenger: model directory /nonexistent does not exist",
+        ),
+        (
+            {"PROMETHEUS_MULTIPROC_DIR": "/nonexistent"},
+            "PROMETHEUS_MULTIPROC_DIR='/nonexistent': must be an existing",
+        ),
     ],
 )
 def test_bad_settings_stop_start_up_with_one_line(
-    rollout_models: RolloutModels, env: dict[str, str], line: str
+    rollout_models: RolloutModels, tmp_path: Path, settings: dict[str, str], line: str
 ) -> None:
-    env = {k: str(rollout_models.challenger) if v == "CHALLENGER" else v for k, v in env.items()}
-    process = _start(
-        {**os.environ, **_env(rollout_models, None), **env}, "--port", str(free_port())
-    )
-    _, stderr = process.communicate(timeout=START_TIMEOUT_S)
-    assert process.returncode != 0
-    assert "Traceback" not in stderr
-    cannot = [text for text in stderr.splitlines() if "feedrank cannot start" in text]
-    assert len(cannot) == 1 and line in cannot[0], stderr
+    settings = {
+        name: str(rollout_models.challenger) if text == "CHALLENGER" else text
+        for name, text in settings.items()
+    }
+    server = start_server(rollout_models.champion, tmp_path, **settings)
+    status = server.process.wait(timeout=START_TIMEOUT_S)
+    output = server.log()
+    assert status != 0
+    assert "Traceback" not in output
+    cannot = [text for text in output.splitlines() if "feedrank cannot start" in text]
+    assert len(cannot) == 1 and line in cannot[0], output
