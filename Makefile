@@ -81,12 +81,17 @@ batch-bench: $(PY) ## Both batch engines on 1,000,000 rows (canonical rows, new 
 PERF_SECONDS ?= 5
 PERF_REPEATS ?= 3
 WORKERS ?= 1
+# a git revision to measure beside the working tree (git worktree), and its server's options
+BASELINE ?=
+BASELINE_OPTIONS ?=
 
 .PHONY: perf
-perf: $(PY) ## wrk table: /health, echo floor, /rank (20 posts) at concurrency 1 and 32 (needs wrk); SHADOW_DIR=bundle adds /rank with that challenger in shadow
+perf: $(PY) ## wrk: /health, echo floor, /rank (20 posts) [and BASELINE=rev's /rank] at c1-64; renders reports/performance.md
 	$(PY) -m benchmarks.perf --seconds $(PERF_SECONDS) --repeats $(PERF_REPEATS) \
-		--workers $(WORKERS) --json reports/benchmarks/perf-w$(WORKERS).json \
-		$(if $(SHADOW_DIR),--shadow-dir $(SHADOW_DIR))
+		--workers $(WORKERS) --json reports/benchmarks/perf.json \
+		$(if $(BASELINE),--baseline $(BASELINE)) \
+		$(foreach option,$(BASELINE_OPTIONS),--baseline-option=$(option))
+	$(PY) -m benchmarks.report
 
 .PHONY: docker-smoke
 docker-smoke: $(INSTALLED) ## Build the image with docker, run it read-only: API checks, benchmark, 60 s soak, hardening
@@ -111,14 +116,6 @@ faults: $(INSTALLED) ## Fault tests: broken artifacts, failing model, SIGTERM un
 .PHONY: edge
 edge: $(PY) ## HTTP edge tests at full size: 600 stalled sockets, 8 x 64 MiB headers, 1,000 aborts
 	FEEDRANK_EDGE_FULL=1 $(PY) -m pytest tests/test_edge.py -s -q
-
-URLS ?= $(URL)
-WRK_SECONDS ?= 5
-ROUNDS ?= 3
-
-.PHONY: wrk
-wrk: $(PY) ## wrk (Debian package) on running servers URLS: /health, /rank (20 posts), c1 and c32
-	$(PY) -m tests.edge_clients wrk $(ROUNDS) $(WRK_SECONDS) $(URLS)
 
 .PHONY: reliability
 reliability: fuzz soak faults ## fuzz + soak + faults at full size (the container: make docker-smoke)

@@ -1,16 +1,18 @@
-"""``python -m benchmarks.in_process``: the ASGI apps' own cost per request, without sockets.
+"""``python -m benchmarks.in_process``: the apps' own cost per request, without sockets.
 
 Calls the service (``serving.app``) and the echo floor (``benchmarks.echo_floor``) directly as
 ASGI callables with the same 20-post body, so the difference between the two is what the
-service's Python code adds per request, free of the HTTP server, the kernel and the load
-generator that ``make perf`` also measures. Prints the median over repetitions of the mean
-microseconds per request; ``--repeats`` and ``--requests`` set the run length.
+service's code adds per request, free of the HTTP server, the kernel and the load generator
+that ``make perf`` also measures. Time is the process's CPU time, which another busy process
+on the machine disturbs far less than the wall clock. The service's stage costs are the
+medians of its own ``Server-Timing`` header, i.e. of the one scoring call that answered.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import statistics
 import sys
@@ -20,13 +22,17 @@ from typing import Any, Final
 
 from starlette.types import ASGIApp, Message
 
-from serving.payloads import DEFAULT_DATA, describe_source, load_posts, slate_body
+from benchmarks.echo_floor import create_echo_app
+from serving.app import create_app
+from serving.metrics import STAGES
+from serving.payloads import DEFAULT_DATA, load_posts, slate_body
+from serving.settings import load_settings
 
 WARMUP: Final = 300
 
 
-async def started(app: ASGIApp) -> asyncio.Task[None]:
-    """Runs the app's lifespan startup (the service loads its model there)."""
+async def _started(app: ASGIApp) -> asyncio.Task[None]:
+    """Runs the app's lifespan startup (the service loads its models there)."""
     messages: asyncio.Queue[Message] = asyncio.Queue()
     await messages.put({"type": "lifespan.startup"})
     ready = asyncio.Event()
@@ -44,70 +50,92 @@ async def started(app: ASGIApp) -> asyncio.Task[None]:
     return task
 
 
-async def per_request_us(app: ASGIApp, body: bytes, requests: int, repeats: int) -> float:
-    """Median over ``repeats`` of the mean microseconds of ``requests`` POST /rank calls."""
-    lifespan = await started(app)
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-    scope: dict[str, Any] = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/rank",
-        "raw_path": b"/rank",
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
+async def _per_request(
+    app: ASGIApp, bodies: list[bytes], requests: int, repeats: int
+) -> tuple[float, dict[str, float]]:
+    """Median over ``repeats`` of the mean CPU microseconds of ``requests`` POST /rank calls,
+    and the median microseconds of each ``Server-Timing`` stage (empty for the echo)."""
+    lifespan = await _started(app)
     statuses: set[int] = set()
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": body, "more_body": False}
+    stages: dict[str, list[float]] = {}
 
     async def send(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            statuses.add(message["status"])
+        if message["type"] != "http.response.start":
+            return
+        statuses.add(message["status"])
+        for name, value in message.get("headers", []):
+            if name == b"server-timing":
+                for part in value.decode().split(", "):
+                    stage, _, duration = part.partition(";dur=")
+                    stages.setdefault(stage, []).append(float(duration) * 1e3)
 
-    for _ in range(WARMUP):
-        await app(dict(scope), receive, send)
+    def scope(body: bytes) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/rank",
+            "raw_path": b"/rank",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", b"%d" % len(body)),
+            ],
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 8000),
+            "state": {},
+        }
+
+    async def call(body: bytes) -> None:
+        async def receive() -> Message:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await app(scope(body), receive, send)
+
+    for index in range(WARMUP):
+        await call(bodies[index % len(bodies)])
+    stages.clear()
     means = []
     for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(requests):
-            await app(dict(scope), receive, send)
-        means.append((time.perf_counter() - start) / requests * 1e6)
+        start = time.process_time()
+        for index in range(requests):
+            await call(bodies[index % len(bodies)])
+        means.append((time.process_time() - start) / requests * 1e6)
     lifespan.cancel()
     if statuses != {200}:
         raise SystemExit(f"error: POST /rank answered {sorted(statuses)}, expected only 200")
-    return statistics.median(means)
+    return statistics.median(means), {k: statistics.median(v) for k, v in stages.items()}
+
+
+def measure(model_dir: Path, data: Path, requests: int, repeats: int) -> dict[str, Any]:
+    """The echo floor's and the service's CPU per request, and the service's stage medians."""
+    posts = load_posts(data)
+    rng = random.Random(0)
+    bodies = [slate_body(posts, 20, rng) for _ in range(64)]
+    echo_us, _ = asyncio.run(_per_request(create_echo_app(), bodies, requests, repeats))
+    service = create_app(load_settings(model_dir=model_dir))
+    service_us, stages = asyncio.run(_per_request(service, bodies, requests, repeats))
+    return {
+        "requests": requests,
+        "repeats": repeats,
+        "echo_us": echo_us,
+        "service_us": service_us,
+        "stages_us": {stage: stages[stage] for stage in STAGES},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", type=Path, default=None, help="default: models/")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="posts for the slates")
     parser.add_argument("--requests", type=int, default=3000, help="per repetition")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="posts for the slate")
     args = parser.parse_args(argv)
-    body = slate_body(load_posts(args.data), 20, random.Random(0))
-    from benchmarks.echo_floor import app as echo  # imported here: each builds its own app
-    from serving.app import app as service
-
-    results = {
-        name: asyncio.run(per_request_us(app, body, args.requests, args.repeats))
-        for name, app in (("echo floor", echo), ("service", service))
-    }
-    sys.stdout.write(
-        f"in process, POST /rank with 20 posts ({describe_source(args.data)}); median of "
-        f"{args.repeats} x {args.requests} requests\n"
-    )
-    for name, microseconds in results.items():
-        sys.stdout.write(f"  {name:<10} {microseconds:7.1f} µs per request\n")
-    difference = results["service"] - results["echo floor"]
-    sys.stdout.write(f"  the service adds {difference:.1f} µs per request to the echo floor\n")
+    model_dir = args.model_dir or load_settings().model_dir
+    sys.stdout.write(json.dumps(measure(model_dir, args.data, args.requests, args.repeats)) + "\n")
     return 0
 
 

@@ -1,14 +1,15 @@
-"""``python -m benchmarks.perf``: /rank against the framework's floor, measured with wrk.
+"""``python -m benchmarks.perf`` (``make perf``): /rank against its floor and a baseline, with wrk.
 
-Starts two local servers with the same worker count: the service (``python -m serving``, as
-the image runs it) and the echo floor (``benchmarks.echo_floor`` under uvicorn with the same
-event loop and HTTP parser). Then, for each repetition and each concurrency, it drives /health,
-the echo floor and /rank (20-post slates) with wrk in turn, rotating their order, and prints one
-table of medians over the repetitions: throughput, p50 latency, the server's CPU per request
-(from /proc, all worker processes), /rank ÷ echo in throughput (the per-repetition range in
-brackets) and in server CPU per request, the steadier of the two on a shared machine.
-Interleaving in one run is what makes the ratios meaningful when the machine is noisy.
-``make perf`` runs it.
+Starts local servers with the same worker count: the service (``python -m serving``, as the
+image runs it), the echo floor (``benchmarks.echo_floor``, under the same Granian
+configuration) and, with ``--baseline REV``, the service as it was at git revision ``REV``,
+run from a temporary ``git worktree`` with this interpreter. For each repetition and each
+concurrency it drives /health, the echo floor, /rank (20-post slates) and the baseline's /rank
+with wrk in turn, rotating their order, and records throughput, latency and the server's CPU
+per request (from /proc, all its processes). Interleaving in one run is what makes the ratios
+meaningful on a machine whose speed varies. The in-process stage costs
+(``benchmarks.in_process``) are measured in the same command. The JSON goes to ``--json``;
+``python -m benchmarks.report`` renders it into reports/performance.md.
 """
 
 from __future__ import annotations
@@ -30,14 +31,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from benchmarks.in_process import measure as measure_in_process
 from benchmarks.wrk import WrkError, WrkResult, run_wrk, write_bodies
 from serving.payloads import DEFAULT_DATA, describe_source, load_posts, slate_body
-CHALLENGER_DIR_ENV, MODE_ENV, SHARE_ENV = "FEEDRANK_CHALLENGER_DIR", "FEEDRANK_CHALLENGER_MODE", "FEEDRANK_CHALLENGER_SHARE"
 
-TARGETS: Final = ("health", "echo", "rank")
+ROOT: Final = Path(__file__).resolve().parent.parent
 HOST: Final = "127.0.0.1"
-# the event loop and HTTP parser `python -m serving` and the image use (uvicorn's "auto" picks)
-ECHO_SERVER: Final = ("--loop", "uvloop", "--http", "httptools", "--no-access-log")
 START_TIMEOUT_S: Final = 120.0
 _CLOCK_TICKS: Final = os.sysconf("SC_CLK_TCK")
 
@@ -53,18 +52,42 @@ class Sample:
     cpu_ms_per_request: float | None
 
 
+@dataclass(frozen=True)
+class Target:
+    """A server to start, where it runs, and the path wrk drives on it."""
+
+    command: list[str]
+    cwd: Path
+    env: dict[str, str]
+    ready: str
+    path: str = "/rank"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 @contextlib.contextmanager
-def server(command: list[str], env: dict[str, str], ready_url: str) -> Iterator[int]:
-    """Runs a server until the block ends; yields its pid once ``ready_url`` answers 200."""
+def running(target: Target, url: str) -> Iterator[int]:
+    """Runs a server until the block ends; yields its pid once ``url + ready`` answers 200."""
     process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        target.command,
+        cwd=target.cwd,
+        env=target.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not _answers(ready_url):
+        while not _answers(url + target.ready):
             if process.poll() is not None or time.monotonic() > deadline:
                 stderr = process.stderr.read() if process.stderr else ""
-                raise SystemExit(f"error: {' '.join(command)} did not start:\n{stderr[-2000:]}")
+                command = " ".join(target.command)
+                raise SystemExit(f"error: {command} did not start:\n{stderr[-2000:]}")
             time.sleep(0.2)
         yield process.pid
     finally:
@@ -84,15 +107,8 @@ def _answers(url: str) -> bool:
         return False
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU of ``pid`` and its live children (uvicorn's worker processes)."""
+    """User + system CPU of ``pid`` and its live children (the server's worker processes)."""
     total = 0.0
     for process in (pid, *_children(pid)):
         with contextlib.suppress(OSError):
@@ -110,165 +126,114 @@ def _children(pid: int) -> list[int]:
     return children
 
 
-def targets(args: argparse.Namespace) -> tuple[str, ...]:
-    return (*TARGETS, "shadow") if args.shadow_dir is not None else TARGETS
+@contextlib.contextmanager
+def worktree(revision: str) -> Iterator[Path]:
+    """A temporary checkout of ``revision`` (``git worktree``), removed afterwards."""
+    scratch = Path(tempfile.mkdtemp(prefix="feedrank-baseline-"))
+    path = scratch / "tree"
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(path), revision],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield path
+    finally:
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(path)], cwd=ROOT, capture_output=True
+        )
+        scratch.rmdir()
 
 
-def measure(args: argparse.Namespace, bodies: Path) -> tuple[list[Sample], dict[str, Any]]:
-    """Starts the servers and runs every (repetition, concurrency, target) once."""
-    env = {**os.environ, "WEB_CONCURRENCY": str(args.workers)}
+def targets(args: argparse.Namespace, baseline_tree: Path | None) -> dict[str, Target]:
+    env = {**os.environ, "FEEDRANK_WORKERS": str(args.workers)}
     if args.model_dir is not None:
-        env["FEEDRANK_MODEL_DIR"] = str(args.model_dir)
-    ports = {name: free_port() for name in ("rank", "echo", "shadow")}
-    urls = {name: f"http://{HOST}:{port}" for name, port in ports.items()}
-    service = [sys.executable, "-m", "serving", "--host", HOST, "--no-access-log", "--port"]
-    commands = {name: [*service, str(ports[name])] for name in ("rank", "shadow")}
-    commands["echo"] = [sys.executable, "-m", "uvicorn", "benchmarks.echo_floor:app", "--host"]
-    commands["echo"] += [HOST, "--port", str(ports["echo"]), *ECHO_SERVER]
-    shadow_env = {
-        **env,
-        CHALLENGER_DIR_ENV: str(args.shadow_dir),
-        MODE_ENV: "shadow",
-        SHARE_ENV: f"{args.shadow_share:g}",
+        env["FEEDRANK_MODEL_DIR"] = str(args.model_dir.resolve())
+    python = sys.executable
+    out = {
+        "health": Target([python, "-m", "serving"], ROOT, env, "/ready", "/health"),
+        "echo": Target(
+            [python, "-m", "benchmarks.echo_floor", "--workers", str(args.workers)],
+            ROOT,
+            env,
+            "/health",
+        ),
+        "rank": Target([python, "-m", "serving"], ROOT, env, "/ready"),
     }
-    servers = {"rank": (env, "/ready"), "echo": (env, "/health")}
-    if args.shadow_dir is not None:
-        servers["shadow"] = (shadow_env, "/ready")
+    if baseline_tree is not None:
+        model_dir = args.baseline_model_dir or args.model_dir or ROOT / "models"
+        baseline_env = {
+            **env,
+            "FEEDRANK_MODEL_DIR": str(model_dir.resolve()),
+            "WEB_CONCURRENCY": str(args.workers),
+        }
+        command = [python, "-m", "serving", *args.baseline_option]
+        out["baseline"] = Target(command, baseline_tree, baseline_env, "/ready")
+    return out
+
+
+def measure(
+    args: argparse.Namespace, bodies: Path, servers: dict[str, Target]
+) -> tuple[list[Sample], dict[str, Any]]:
+    """Starts the servers and runs every (repetition, concurrency, target) once."""
+    ports = {name: free_port() for name in servers}
+    ports["health"] = ports["rank"]  # the same server
+    urls = {name: f"http://{HOST}:{port}" for name, port in ports.items()}
     samples: list[Sample] = []
     with contextlib.ExitStack() as stack:
-        pids = {
-            name: stack.enter_context(server(commands[name], environ, urls[name] + ready))
-            for name, (environ, ready) in servers.items()
-        }
+        pids: dict[str, int] = {}
+        for name, target in servers.items():
+            if name == "health":
+                continue
+            options = ["--host", HOST, "--port", str(ports[name])]
+            started = Target([*target.command, *options], target.cwd, target.env, target.ready)
+            pids[name] = stack.enter_context(running(started, urls[name]))
+        pids["health"] = pids["rank"]
         with urllib.request.urlopen(f"{urls['rank']}/model", timeout=5) as response:
             model = json.load(response)
-        pids["health"] = pids["rank"]
-        paths = {name: f"{urls[name]}/rank" for name in servers}
-        paths["health"] = f"{urls['rank']}/health"
-        order = targets(args)
-        for target in order:  # warm-up: imports, caches, allocator, CPU frequency
-            run_wrk(paths[target], 8, 1, None if target == "health" else bodies)
+        paths = {name: urls[name] + target.path for name, target in servers.items()}
+        order = list(servers)
+        for name in order:  # warm-up: imports, caches, allocator, CPU frequency
+            run_wrk(paths[name], 8, 1, None if name == "health" else bodies)
         for repetition in range(args.repeats):
             for concurrency in args.concurrency:
                 turn = repetition % len(order)
-                for target in order[turn:] + order[:turn]:
-                    before = cpu_seconds(pids[target])
-                    result = run_wrk(
-                        paths[target],
-                        concurrency,
-                        args.seconds,
-                        None if target == "health" else bodies,
-                    )
-                    used = cpu_seconds(pids[target]) - before
+                for name in order[turn:] + order[:turn]:
+                    before = cpu_seconds(pids[name])
+                    body = None if name == "health" else bodies
+                    result = run_wrk(paths[name], concurrency, args.seconds, body)
+                    used = cpu_seconds(pids[name]) - before
                     per_request = used * 1e3 / result.requests if result.requests else None
-                    samples.append(Sample(target, concurrency, repetition, result, per_request))
+                    samples.append(Sample(name, concurrency, repetition, result, per_request))
     return samples, model
 
 
 def summarise(samples: list[Sample], concurrency: int) -> dict[str, Any]:
-    """Medians over repetitions for one concurrency, and /rank ÷ echo from those medians."""
+    """Medians over repetitions for one concurrency, and /rank's ratios to echo and baseline,
+    each from the runs of one repetition (the range over repetitions beside it)."""
     row: dict[str, Any] = {"concurrency": concurrency}
-    for target in dict.fromkeys(sample.target for sample in samples):
-        runs = [s for s in samples if s.concurrency == concurrency and s.target == target]
+    mine = [s for s in samples if s.concurrency == concurrency]
+    for name in dict.fromkeys(s.target for s in mine):
+        runs = [s for s in mine if s.target == name]
         cpu = [s.cpu_ms_per_request for s in runs if s.cpu_ms_per_request is not None]
-        row[target] = {
+        row[name] = {
             "rps": statistics.median(s.wrk.throughput_rps for s in runs),
             "p50_ms": statistics.median(s.wrk.p50_ms for s in runs),
             "p99_ms": statistics.median(s.wrk.p99_ms for s in runs),
             "cpu_ms_per_request": statistics.median(cpu) if cpu else None,
             "errors": sum(s.wrk.errors for s in runs),
-            "runs_rps": [round(s.wrk.throughput_rps) for s in runs],
         }
-    row["rank_over_echo"] = row["rank"]["rps"] / row["echo"]["rps"]
-    per_repetition = {
-        s.repetition: s.wrk.throughput_rps
-        for s in samples
-        if s.concurrency == concurrency and s.target == "echo"
-    }
-    ratios = [
-        s.wrk.throughput_rps / per_repetition[s.repetition]
-        for s in samples
-        if s.concurrency == concurrency and s.target == "rank"
-    ]
-    row["rank_over_echo_range"] = [min(ratios), max(ratios)]
+    for other in ("echo", "baseline"):
+        if other not in row:
+            continue
+        by_repetition = {s.repetition: s.wrk.throughput_rps for s in mine if s.target == other}
+        ratios = [
+            s.wrk.throughput_rps / by_repetition[s.repetition] for s in mine if s.target == "rank"
+        ]
+        row[f"rank_over_{other}"] = statistics.median(ratios)
+        row[f"rank_over_{other}_range"] = [min(ratios), max(ratios)]
     return row
-
-
-def render(report: dict[str, Any]) -> str:
-    def cell(entry: dict[str, Any]) -> str:
-        return f"{entry['rps']:,.0f} (p50 {entry['p50_ms'] * 1e3:,.0f} µs)"
-
-    def cpu_ratio(row: dict[str, Any]) -> str:
-        echo, rank = row["echo"]["cpu_ms_per_request"], row["rank"]["cpu_ms_per_request"]
-        return "-" if echo is None or not rank else f"{echo / rank:.2f}"
-
-    def cpu(entry: dict[str, Any]) -> str:
-        value = entry["cpu_ms_per_request"]
-        return "-" if value is None else f"{value * 1e3:,.0f} µs"
-
-    lines = [
-        f"wrk, {report['seconds']:g} s per run, {report['repeats']} repetitions interleaved, "
-        f"{report['workers']} worker(s) per server; {report['slate']}",
-        f"model {report['model_version']} ({report['model_family']} on "
-        f"{'+'.join(report['feature_groups'])}); medians over repetitions",
-        "",
-        "| concurrency | `/health` rps | echo floor rps | `/rank` rps | `/rank` ÷ echo "
-        "| server CPU per request: echo / `/rank` (ratio) |",
-        "|---|---|---|---|---|---|",
-    ]
-    for row in report["rows"]:
-        low, high = row["rank_over_echo_range"]
-        lines.append(
-            f"| {row['concurrency']} | {cell(row['health'])} | {cell(row['echo'])} "
-            f"| {cell(row['rank'])} | **{row['rank_over_echo']:.2f}** ({low:.2f}-{high:.2f}) "
-            f"| {cpu(row['echo'])} / {cpu(row['rank'])} ({cpu_ratio(row)}) |"
-        )
-    rank_cpu = [r["rank"]["cpu_ms_per_request"] for r in report["rows"]]
-    known = [value for value in rank_cpu if value is not None]
-    if known:
-        lines.append(
-            f"\n/rank costs {min(known):.3f}-{max(known):.3f} ms of server CPU per request: "
-            f"{min(known):.2f}-{max(known):.2f} cores per 1,000 requests/s."
-        )
-    if "shadow" in report["rows"][0]:
-        lines += shadow_table(report)
-    lines.append(f"errors (socket + non-2xx): {errors(report)}")
-    return "\n".join(lines)
-
-
-def shadow_table(report: dict[str, Any]) -> list[str]:
-    """/rank against the same service shadow-scoring with a challenger, from the same run."""
-    lines = [
-        "",
-        f"shadow scoring: challenger {report['shadow']['version']} "
-        f"({report['shadow']['family']}), share {report['shadow']['share']:g}",
-        "",
-        "| concurrency | `/rank` rps | `/rank` with shadow rps | shadow ÷ `/rank` "
-        "| server CPU per request: `/rank` / shadow (ratio) |",
-        "|---|---|---|---|---|",
-    ]
-    for row in report["rows"]:
-        rank, shadow = row["rank"], row["shadow"]
-        cpu = "-"
-        if rank["cpu_ms_per_request"] and shadow["cpu_ms_per_request"]:
-            cpu = (
-                f"{rank['cpu_ms_per_request'] * 1e3:,.0f} µs / "
-                f"{shadow['cpu_ms_per_request'] * 1e3:,.0f} µs "
-                f"({shadow['cpu_ms_per_request'] / rank['cpu_ms_per_request']:.2f})"
-            )
-        lines.append(
-            f"| {row['concurrency']} | {rank['rps']:,.0f} | {shadow['rps']:,.0f} "
-            f"| {shadow['rps'] / rank['rps']:.2f} | {cpu} |"
-        )
-    return lines
-
-
-def errors(report: dict[str, Any]) -> int:
-    return sum(entry["errors"] for row in report["rows"] for entry in _entries(row))
-
-
-def _entries(row: dict[str, Any]) -> list[dict[str, Any]]:
-    return [value for value in row.values() if isinstance(value, dict)]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -277,23 +242,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="posts for the slates")
     parser.add_argument("--seconds", type=float, default=5.0, help="per wrk run")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repetitions")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
-    parser.add_argument("--posts", type=int, default=20, help="posts per /rank request")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 64])
     parser.add_argument("--workers", type=int, default=1, help="processes per server")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--baseline", default=None, help="a git revision to compare against")
     parser.add_argument(
-        "--shadow-dir",
-        type=Path,
-        default=None,
-        help="also measure a third server shadow-scoring with this challenger bundle",
+        "--baseline-model-dir", type=Path, default=None, help="its bundle (default: --model-dir)"
     )
-    parser.add_argument("--shadow-share", type=float, default=1.0, help="its shadow share")
+    parser.add_argument(
+        "--baseline-option",
+        action="append",
+        default=[],
+        help="an option for the baseline's python -m serving (repeatable)",
+    )
+    parser.add_argument("--json", type=Path, default=None, help="write the results here")
     args = parser.parse_args(argv)
-    if args.repeats < 1 or args.seconds < 1 or args.workers < 1 or not 1 <= args.posts <= 20:
-        parser.error("--repeats, --seconds and --workers must be >= 1, --posts in 1..20")
-    if not 0 < args.shadow_share <= 1:
-        parser.error("--shadow-share must be in (0, 1]")
+    if args.repeats < 1 or args.seconds < 1 or args.workers < 1:
+        parser.error("--repeats, --seconds and --workers must be >= 1")
     return args
 
 
@@ -301,39 +266,42 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     posts = load_posts(args.data, seed=args.seed)
     rng = random.Random(args.seed)
-    with tempfile.TemporaryDirectory(prefix="feedrank-perf-") as scratch:
+    with contextlib.ExitStack() as stack:
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="feedrank-perf-")))
         bodies = write_bodies(
-            Path(scratch) / "bodies.jsonl", [slate_body(posts, args.posts, rng) for _ in range(256)]
+            scratch / "bodies.jsonl", [slate_body(posts, 20, rng) for _ in range(256)]
         )
+        tree = stack.enter_context(worktree(args.baseline)) if args.baseline else None
         try:
-            samples, model = measure(args, bodies)
+            samples, model = measure(args, bodies, targets(args, tree))
         except WrkError as error:
             sys.stderr.write(f"error: {error}\n")
             return 2
+    model_dir = args.model_dir or ROOT / "models"
     report = {
         "seconds": args.seconds,
         "repeats": args.repeats,
         "workers": args.workers,
-        "posts_per_request": args.posts,
-        "slate": f"{args.posts} posts per /rank request; {describe_source(args.data)}",
+        "slate": f"20 posts per /rank request; {describe_source(args.data)}",
         "model_version": model["model_version"],
         "model_family": model["family"],
-        "feature_groups": model["metadata"].get("feature_groups", model["feature_names"]),
+        "baseline": args.baseline,
         "rows": [summarise(samples, concurrency) for concurrency in args.concurrency],
+        "in_process": measure_in_process(model_dir, args.data, requests=2000, repeats=5),
         "samples": [asdict(sample) for sample in samples],
     }
-    if args.shadow_dir is not None:
-        challenger = json.loads((args.shadow_dir / "metadata.json").read_text())
-        report["shadow"] = {
-            "version": challenger["model_version"],
-            "family": challenger["family"],
-            "share": args.shadow_share,
-        }
-    sys.stdout.write(render(report) + "\n")
+    errors = sum(s.wrk.errors for s in samples)
+    for row in report["rows"]:
+        ratios = ", ".join(
+            f"/rank ÷ {other} {row[f'rank_over_{other}']:.2f}"
+            for other in ("echo", "baseline")
+            if f"rank_over_{other}" in row
+        )
+        sys.stdout.write(f"concurrency {row['concurrency']}: {ratios}\n")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")
-    return 1 if errors(report) else 0
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":
