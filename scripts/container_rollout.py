@@ -33,7 +33,10 @@ from typing import Any, Final
 from prometheus_client.parser import text_string_to_metric_families
 
 from serving.payloads import load_posts, slate_body
-from serving.rollout import CHALLENGER_DIR_ENV, MODE_ENV, SHARE_ENV, in_treatment
+from serving.rollout import in_treatment
+
+CHALLENGER_DIR_ENV, MODE_ENV = "FEEDRANK_CHALLENGER_DIR", "FEEDRANK_CHALLENGER_MODE"
+SHARE_ENV = "FEEDRANK_CHALLENGER_SHARE"
 
 MOUNT: Final = "/challenger"
 HEALTH_WAIT_S: Final = 120.0

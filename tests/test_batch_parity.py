@@ -4,7 +4,6 @@ real server process, the local batch CLI, and the Spark batch CLI (its own JVM, 
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,14 +14,12 @@ import httpx
 import pandas as pd
 import pytest
 
-from bundle.store import MODEL_DIR_ENV
-
-from .api_helpers import free_port, wait_ready
+from tests.support import ROOT
+from tests.support.server import start_server
 
 pytest_plugins = ["tests.serving_fixtures"]  # its fixtures: api_model_dir, api_posts
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
-ROOT = Path(__file__).resolve().parent.parent
 ROWS = 1_200
 SLATE = 20
 TOLERANCE = 1e-9
@@ -30,21 +27,10 @@ CLI_TIMEOUT_S = 300
 
 
 @pytest.fixture(scope="module")
-def server_url(api_model_dir: Path) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "serving", "--host", "127.0.0.1", "--port", str(port),
-         "--no-access-log"],
-        cwd=ROOT, env={**os.environ, MODEL_DIR_ENV: str(api_model_dir)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(process, url, 60.0, lambda: "(see stderr)")
-        yield url
-    finally:
-        process.terminate()
-        process.communicate(timeout=30)
+def server_url(api_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = start_server(api_model_dir, tmp_path_factory.mktemp("parity-log")).started()
+    yield server.url
+    server.terminate()
 
 
 def batch_cli(*args: str | Path) -> None:

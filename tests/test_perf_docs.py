@@ -1,39 +1,14 @@
-"""The wrk figures in SERVING.md and the README are the committed ``make perf`` reports.
-
-``make perf`` writes ``reports/benchmarks/perf-w<workers>.json``; the Performance tables are
-its rendered rows, so re-measuring means re-rendering them (``python -m benchmarks.perf`` prints
-exactly these lines).
-"""
+"""reports/performance.md is what ``python -m benchmarks.report`` renders from the committed
+benchmark JSON, so every measured figure the serving docs point to has its source beside it."""
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
 
-import pytest
-
-from benchmarks.perf import render
-
-from .conftest import ROOT
-
-REPORTS = sorted((ROOT / "reports" / "benchmarks").glob("perf-w*.json"))
-SERVING = (ROOT / "SERVING.md").read_text()
-README = (ROOT / "README.md").read_text()
-TABLE_ROW = re.compile(r"^\| \d+ \| [\d,]+ \(p50 .*\|$", re.M)
+from benchmarks.report import BENCHMARKS, OUTPUT, render
 
 
-@pytest.mark.parametrize("path", REPORTS, ids=lambda path: path.stem)
-def test_performance_tables_are_the_committed_reports(path: Path) -> None:
-    rows = TABLE_ROW.findall(render(json.loads(path.read_text())))
-    assert rows
-    for row in rows:
-        assert row in SERVING, row
-
-
-def test_readme_quotes_the_single_worker_report() -> None:
-    single = [path for path in REPORTS if path.stem == "perf-w1"]
-    assert single, "expected reports/benchmarks/perf-w1.json"
-    rendered = TABLE_ROW.findall(render(json.loads(single[0].read_text())))
-    quoted = TABLE_ROW.findall(README)
-    assert quoted and all(row in rendered for row in quoted), quoted
+def test_performance_report_is_rendered_from_the_committed_json(tmp_path: Path) -> None:
+    rendered = render(BENCHMARKS, tmp_path / OUTPUT.name, tmp_path / "figures" / "performance.png")
+    assert rendered == OUTPUT.read_text()
+    assert "/rank" in rendered and "## In process" in rendered
