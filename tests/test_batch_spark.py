@@ -58,12 +58,19 @@ def read_csv_parts(path: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def score_with_both(
+    spark: SparkSession, model_dir: Path, source: Path, local: Path, distributed: Path
+) -> None:
+    """``source`` scored by the local engine into ``local`` and by Spark into ``distributed``."""
+    score_file(source, local, load_model(model_dir).model, CHUNK_ROWS)
+    score(spark, str(source), str(distributed), model_dir)
+
+
 def test_csv_output_echoes_every_input_field_as_written(
     spark: SparkSession, api_model_dir: Path, posts_csv: Path, tmp_path: Path
 ) -> None:
     local, distributed = tmp_path / "local.csv", tmp_path / "spark.csv"
-    score_file(posts_csv, local, load_model(api_model_dir).model, CHUNK_ROWS)
-    score(spark, str(posts_csv), str(distributed), api_model_dir)
+    score_with_both(spark, api_model_dir, posts_csv, local, distributed)
     expected, got = read_scores(local), read_csv_parts(distributed)
     assert list(got.columns) == list(expected.columns)
     source = pd.read_csv(posts_csv, dtype=str, keep_default_na=False)
@@ -84,8 +91,7 @@ def test_parquet_output_of_a_csv_carries_the_schemas_types(
     spark: SparkSession, api_model_dir: Path, posts_csv: Path, tmp_path: Path
 ) -> None:
     local, distributed = tmp_path / "local.csv", tmp_path / "spark.parquet"
-    score_file(posts_csv, local, load_model(api_model_dir).model, CHUNK_ROWS)
-    score(spark, str(posts_csv), str(distributed), api_model_dir)
+    score_with_both(spark, api_model_dir, posts_csv, local, distributed)
     got = read_scores(distributed)
     integers = ["post_id", "score", "num_comments", "author_karma", "engaged"]
     assert {column: str(got[column].dtype) for column in integers} == dict.fromkeys(
@@ -119,8 +125,7 @@ def test_parquet_input_keeps_its_types(
     typed = tmp_path / "typed.parquet"
     pd.read_csv(posts_csv).to_parquet(typed, index=False)
     local, distributed = tmp_path / "local.parquet", tmp_path / "spark.parquet"
-    score_file(typed, local, load_model(api_model_dir).model, CHUNK_ROWS)
-    score(spark, str(typed), str(distributed), api_model_dir)
+    score_with_both(spark, api_model_dir, typed, local, distributed)
     expected, got = read_scores(local), read_scores(distributed)
     assert got.dtypes.to_dict() == expected.dtypes.to_dict()
     assert got["upvote_ratio"].dtype == np.float64
