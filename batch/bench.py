@@ -155,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nspark / local wall time: {ratio:.2f}x (load average {load_before} -> {load_after})")
     print(f"spark's Parquet columns: {types['spark']}")
     summary: dict[str, Any] = {
-        "command": "python -m batch.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": " ".join(
+            ["python -m batch.bench", *(argv if argv is not None else sys.argv[1:])]
+        ),
         "rows": args.rows,
         "input_mb": round(size_mb, 1),
         "repeats": args.repeats,
