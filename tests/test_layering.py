@@ -34,7 +34,7 @@ REFUSE_IMPORTS = textwrap.dedent(
 BLOCKED_IMPORT_PROBE = REFUSE_IMPORTS + "import {module}\n"
 
 
-# what requirements-serve.txt leaves out: the service scores with the bundle's NumPy export
+# what requirements/serve.txt leaves out: the service scores with the bundle's NumPy export
 SERVING_IMAGE_LACKS = ("training", "pandas", "sklearn", "scipy", "lightgbm", "joblib")
 
 

@@ -1,6 +1,6 @@
 """The service runs on the lean serving requirements: no scikit-learn, SciPy, LightGBM or joblib.
 
-The image installs requirements-serve.txt only; this proves the service needs nothing else to
+The image installs requirements/serve.txt only; this proves the service needs nothing else to
 load a bundle (of either family) and rank with it, in a fresh interpreter whose import system
 refuses those packages (and training, and pandas), however indirect the import.
 """
