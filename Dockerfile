@@ -47,15 +47,15 @@ RUN mkdir -p data \
 # ---------------------------------------------------------------------------------- serve --
 FROM ${PYTHON_IMAGE} AS serve
 
-# WEB_CONCURRENCY is uvicorn's worker count: one per container, scale with containers
-# (SERVING.md explains why); override with `docker run -e WEB_CONCURRENCY=2`. One OpenBLAS
-# thread: a request multiplies a 20-row matrix, and a thread pool per worker only adds memory.
+# One worker per container: scale with containers (SERVING.md, "Horizontal scaling");
+# `docker run -e FEEDRANK_WORKERS=2` overrides it. One OpenBLAS thread: a request multiplies a
+# 20-row matrix, and a thread pool per worker only adds memory.
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     FEEDRANK_MODEL_DIR=/app/models \
-    WEB_CONCURRENCY=1 \
+    FEEDRANK_WORKERS=1 \
     OPENBLAS_NUM_THREADS=1
 
 # no apt packages: nothing in requirements/serve.txt links a system library
@@ -82,11 +82,9 @@ EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2).status != 200)"]
 
-# `python -m serving` is `uvicorn serving.app:app` that exits 0 after a graceful SIGTERM, and its
-# defaults are the safe edge settings (SERVING.md, "HTTP edge"): the serving.edge protocol
-# (httptools + 16 KiB header limit, 10 s header and body read timeouts, 1,000-connection cap),
-# at most 512 requests in flight (503 + Retry-After past that), keep-alive 75 s (longer than
-# load-balancer idle timeouts), and 8 s for in-flight requests after SIGTERM, inside
-# `docker stop`'s default 10 s. uvloop is picked automatically; no per-request access log.
+# `python -m serving` runs Granian with the edge limits as its options (serving/__main__.py,
+# SERVING.md "The request path"): a 72 KiB head buffer, 10 s to send headers (also the idle
+# keep-alive), 10 s for a body, 503 past 512 requests in flight, and 8 s for in-flight
+# requests after SIGTERM, inside `docker stop`'s default 10 s; then exit status 0.
 STOPSIGNAL SIGTERM
 CMD ["python", "-m", "serving", "--host", "0.0.0.0", "--port", "8000"]

@@ -53,7 +53,7 @@ def start_up_seconds(python: Path, model_dir: Path) -> float:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "FEEDRANK_MODEL_DIR": str(model_dir)}
     env["OPENBLAS_NUM_THREADS"] = "1"
-    command = [str(python), "-m", "serving", "--host", HOST, "--port", str(port), "--no-access-log"]
+    command = [str(python), "-m", "serving", "--host", HOST, "--port", str(port)]
     started = time.perf_counter()
     process = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -14,7 +14,7 @@ SOAK_CONCURRENCY=${SOAK_CONCURRENCY:-32}
 
 port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 log=$(mktemp)
-"$PY" -m serving --host 127.0.0.1 --port "$port" --no-access-log >"$log" 2>&1 &
+"$PY" -m serving --host 127.0.0.1 --port "$port" >"$log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null; rm -f "$log"' EXIT
 

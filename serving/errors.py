@@ -24,7 +24,6 @@ from starlette.responses import Response
 from serving.settings import MAX_POSTS
 
 logger = logging.getLogger("feedrank.serving")
-edge_logger = logging.getLogger("uvicorn.error")  # one line per event, in uvicorn's format
 
 RETRY_AFTER: Final = {"Retry-After": "1"}
 MAX_DETAILS: Final = 50
@@ -174,9 +173,7 @@ def client_error_response(exc: Exception, method: str, path: str) -> Response | 
     if isinstance(exc, ClientDisconnect):
         # the client's doing, not a server error: one log line, no traceback, counted as 499
         # (nginx's "client closed request"); the answer goes nowhere, /metrics records it
-        edge_logger.info(
-            "client closed the connection before sending all of %s %s (499)", method, path
-        )
+        logger.info("client closed the connection before sending all of %s %s (499)", method, path)
         return error_response(
             499, "client_closed_request", "the client closed the connection mid-request"
         )

@@ -1,4 +1,4 @@
-"""Hand-written hostile requests against a real server process (uvicorn + httptools, not the
+"""Hand-written hostile requests against a real server process (``python -m serving``, not the
 TestClient): every one gets a prompt 4xx (or a 200 where the input is in fact valid) with the
 one error body, never a 5xx, and the server is alive and lean afterwards.
 
