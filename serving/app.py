@@ -15,10 +15,10 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Final
+from typing import Any, Final
 
 import orjson
-from fastapi import FastAPI, Header, Request
+from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from pydantic import TypeAdapter
 from starlette.background import BackgroundTask
@@ -39,7 +39,8 @@ from serving.metrics import Metrics, RankOutcome, StageTimings
 from serving.rollout import ModelFailure, Rollout
 from serving.schemas import (
     EXAMPLE_POSTS,
-    MAX_USER_ID_CHARS,
+    USER_ID_HEADER,
+    USER_ID_PARAMETER,
     HealthResponse,
     ModelInfo,
     RankBody,
@@ -155,25 +156,16 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Rank posts by predicted engagement",
         description="Scores each post and returns them best first, with per-stage timings "
         "in the `Server-Timing` header. See SERVING.md for the full contract.",
+        openapi_extra={"parameters": [USER_ID_PARAMETER]},
     )
-    async def rank(
-        request: Request,
-        x_user_id: Annotated[
-            str | None,
-            Header(
-                min_length=1,
-                max_length=MAX_USER_ID_CHARS,
-                description="Who the feed is for: assigns the A/B arm (wins over `user_id`).",
-            ),
-        ] = None,
-    ) -> Response:
+    async def rank(request: Request) -> Response:
         rollout = _rollout(request)
         body = await read_body(request, settings)
         start = time.perf_counter()
-        parsed = parse_rank_body(body)
+        parsed = parse_rank_body(body, request.headers.get(USER_ID_HEADER))
         validated = time.perf_counter()
         try:
-            ranking = rollout.rank(parsed["posts"], x_user_id or parsed["user_id"])
+            ranking = rollout.rank(parsed["posts"], parsed["user_id"])
         except ModelFailure as failure:
             metrics.s.model_errors.inc()
             log.exception("%s", failure)  # the traceback shows the model's own exception
@@ -367,7 +359,9 @@ def _too_large(limit: int) -> ApiError:
 def _openapi_with_rank_body(app: FastAPI) -> Callable[[], dict[str, Any]]:
     """The generated document plus /rank's request body: ``RankBody``'s own JSON schema.
 
-    /rank reads its body itself (to refuse duplicate keys), so FastAPI cannot infer it.
+        /rank reads its body and the ``X-User-Id`` header itself (to refuse duplicate keys, and to
+    validate the header with the type that validates the body's ``user_id``), so FastAPI cannot
+    infer either.
     """
 
     def openapi() -> dict[str, Any]:

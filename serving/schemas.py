@@ -63,6 +63,8 @@ _DUPLICATE_KEY: Final = re.compile(
 
 STRICT: Final = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
 
+UserId = Annotated[str, Field(min_length=1, max_length=MAX_USER_ID_CHARS)]
+
 
 def _bounded_keys(value: Any) -> Any:
     """Refuses an object with more than ``MAX_KEYS`` keys in one error, before its fields."""
@@ -148,15 +150,24 @@ class RankRequest(TypedDict):
     posts: PostList
     user_id: NotRequired[
         Annotated[
-            str | None,
+            UserId | None,
             Field(
-                min_length=1,
-                max_length=MAX_USER_ID_CHARS,
                 description="Optional: who the feed is for. Assigns the A/B arm when a "
-                "challenger runs in ab mode (the `X-User-Id` header takes precedence).",
+                "challenger runs in ab mode (the `X-User-Id` header takes precedence)."
             ),
         ]
     ]
+
+
+_USER_ID: Final = TypeAdapter(UserId)
+USER_ID_HEADER: Final = "X-User-Id"
+USER_ID_PARAMETER: Final = {
+    "name": USER_ID_HEADER,
+    "in": "header",
+    "required": False,
+    "description": "Who the feed is for: assigns the A/B arm (wins over `user_id`).",
+    "schema": _USER_ID.json_schema(),
+}
 
 
 def _body_form(value: Any) -> Literal["wrapped", "bare"] | None:
@@ -245,14 +256,22 @@ class RankInput(TypedDict):
     user_id: str | None
 
 
-def parse_rank_body(body: bytes) -> RankInput:
-    """Parses and validates a ``/rank`` body: 1-20 posts with distinct ids, and ``user_id``.
+def parse_rank_body(body: bytes, user_header: str | None = None) -> RankInput:
+    """Parses and validates a ``/rank`` body: 1-20 posts with distinct ids, and the user:
+    ``user_header`` (the ``X-User-Id`` header) if given, else the body's ``user_id``.
 
     Raises:
         ApiError: 400 when the body is empty, not UTF-8 or not JSON.
         RequestValidationError: 422 when the JSON breaks the contract, including a key that
             appears twice in one object; ``loc`` starts with ``"body"``.
     """
+    if user_header is not None:
+        try:
+            _USER_ID.validate_python(user_header)
+        except ValidationError as error:
+            raise RequestValidationError(
+                [{**e, "loc": ("header", USER_ID_HEADER)} for e in error.errors(include_url=False)]
+            ) from None
     if not body.strip():
         raise ApiError(400, "empty_body", 'request body is empty; send {"posts": [...]}')
     try:
@@ -271,7 +290,7 @@ def parse_rank_body(body: bytes) -> RankInput:
     else:
         posts, user_id, prefix = validated["posts"], validated.get("user_id"), ("body", "posts")
     _check_unique_ids(posts, prefix)
-    return {"posts": posts, "user_id": user_id}
+    return {"posts": posts, "user_id": user_header or user_id}
 
 
 def columns(posts: Sequence[PostIn], names: Sequence[str]) -> Posts:

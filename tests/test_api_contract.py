@@ -342,6 +342,12 @@ def test_openapi_documents_both_body_forms_and_the_error_body(api_client: TestCl
     components = schema["components"]["schemas"]
     assert {"RankRequest", "PostIn", "ErrorBody", "ErrorDetail", "RankResponse"} <= set(components)
     assert components["PostIn"]["additionalProperties"] is False
+    header = rank_op["parameters"][0]
+    assert (header["name"], header["in"], header["schema"]["maxLength"]) == (
+        "X-User-Id",
+        "header",
+        256,
+    )
     assert "HTTPValidationError" not in components
 
 
@@ -371,3 +377,11 @@ def test_served_scores_are_finite_probabilities(
     scores = np.array([item["score"] for item in rank(api_client, extremes)["ranked"]])
     assert np.isfinite(scores).all()
     assert ((scores >= 0) & (scores <= 1)).all()
+
+
+def test_a_user_id_header_over_256_characters_is_422(
+    api_client: TestClient, api_posts: list[dict[str, Any]]
+) -> None:
+    response = api_client.post("/rank", json=api_posts[:2], headers={"X-User-Id": "u" * 257})
+    detail = error_of(response, 422).details[0]
+    assert (detail.loc, detail.type) == (["header", "X-User-Id"], "string_too_long")
