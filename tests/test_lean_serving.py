@@ -19,8 +19,8 @@ import pytest
 from bundle.scoring import FAMILIES, Family
 from bundle.store import bundle_metadata, save_model
 from features.io import read_posts_csv
-from features.pipeline import ALL_GROUPS
 from features.schema import take
+from features.transform import ALL_GROUPS
 from serving.model import posts_to_columns
 from serving.payloads import load_posts
 

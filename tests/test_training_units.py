@@ -14,8 +14,8 @@ import pytest
 from scipy import integrate
 
 from features.io import read_posts_csv
-from features.pipeline import ALL_GROUPS, GROUP_FEATURES
 from features.schema import CATEGORY_COLUMN, LABEL_COLUMN, take
+from features.transform import ALL_GROUPS, GROUP_FEATURES
 from features.transforms import DecaySpec
 from training import baselines, evaluate
 from training.decay import candidates, choose_decay, sweep_decay
