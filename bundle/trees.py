@@ -9,7 +9,7 @@ and OpenMP; tests/test_parity.py bounds the difference to ``Booster.predict`` at
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
@@ -42,21 +42,28 @@ class TreeEnsemble:
     value: np.ndarray
     roots: np.ndarray
     depth: int
+    _children: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # (right, left) per node, flat: a node's next index is children[2 * node + went_left]
+        object.__setattr__(self, "_children", np.column_stack([self.right, self.left]).ravel())
 
     def decision_function(self, matrix: np.ndarray) -> np.ndarray:
-        n_rows = matrix.shape[0]
+        n_rows, n_features = matrix.shape
+        flat = np.ascontiguousarray(matrix, dtype=np.float64).ravel()
+        row_starts = np.arange(n_rows) * n_features
         nodes = np.repeat(self.roots[:, None], n_rows, axis=1)
-        rows = np.broadcast_to(np.arange(n_rows), nodes.shape)
+        children = self._children
         handles_missing = bool(self.missing.any())
         for _ in range(self.depth):
-            x = matrix[rows, self.feature[nodes]]
+            x = flat.take(row_starts + self.feature.take(nodes))
             if handles_missing:
                 go_left = self._missing_aware(nodes, x)
             else:
-                go_left = x <= self.threshold[nodes]
-            nodes = np.where(go_left, self.left[nodes], self.right[nodes])
+                go_left = x <= self.threshold.take(nodes)
+            nodes = children.take(2 * nodes + go_left)
         # (trees, rows) summed over axis 0: sequential per row, as LightGBM adds tree outputs
-        result: np.ndarray = self.value[nodes].sum(axis=0)
+        result: np.ndarray = self.value.take(nodes).sum(axis=0)
         return result
 
     def _missing_aware(self, nodes: np.ndarray, x: np.ndarray) -> np.ndarray:
