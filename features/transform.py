@@ -151,9 +151,11 @@ class Features:
     subreddit_prior: float = 0.0
     tfidf: TitleTfidf | None = None
     _index: dict[str, int] = field(init=False, repr=False, compare=False)
+    _names: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.groups = canonical_groups(self.groups)
+        self._names = feature_names(self.groups)
         self._index = {name: position for position, name in enumerate(self.subreddits)}
         if "text" in self.groups and self.tfidf is None:
             raise FeatureStateError("the text group needs a fitted tfidf")
@@ -164,7 +166,7 @@ class Features:
 
     @property
     def feature_names(self) -> tuple[str, ...]:
-        return feature_names(self.groups)
+        return self._names
 
     @property
     def known_subreddits_(self) -> frozenset[str]:
@@ -181,7 +183,7 @@ class Features:
     def transform(self, posts: Posts) -> np.ndarray:
         """The feature matrix, filled group by group in ``feature_names`` order."""
         age = posts["post_age_hours"]
-        matrix = np.empty((len(age), len(self.feature_names)), dtype=np.float64)
+        matrix = np.empty((len(age), len(self._names)), dtype=np.float64)
         at = 0
         for group in self.groups:
             for column in self._columns(group, posts, age):
