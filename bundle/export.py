@@ -78,11 +78,11 @@ def model_from_export(document: Mapping[str, Any]) -> RankingModel:
             estimator_from_export(document["estimator"]),
             calibrator,
         )
+    except ExportError:
+        raise
     except (FeatureStateError, TreeExportError) as error:
         raise ExportError(str(error)) from error
-    except (KeyError, TypeError, ValueError) as error:
-        if isinstance(error, ExportError):
-            raise
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ExportError(f"malformed scoring export: {error!r}") from error
 
 

@@ -55,6 +55,8 @@ class TreeEnsemble:
         nodes = np.repeat(self.roots[:, None], n_rows, axis=1)
         children = self._children
         handles_missing = bool(self.missing.any())
+        if not handles_missing and np.isnan(flat).any():
+            flat = np.where(np.isnan(flat), 0.0, flat)  # no split has a missing branch: NaN is 0
         for _ in range(self.depth):
             x = flat.take(row_starts + self.feature.take(nodes))
             if handles_missing:

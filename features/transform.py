@@ -245,11 +245,12 @@ class Features:
         """
         try:
             features = cls._build(state)
+            names = list(state["feature_names"])
+        except FeatureStateError:
+            raise
         except (KeyError, TypeError, ValueError, AttributeError) as error:
-            if isinstance(error, FeatureStateError):
-                raise
             raise FeatureStateError(f"malformed feature state: {error!r}") from error
-        if list(features.feature_names) != list(state["feature_names"]):
+        if list(features.feature_names) != names:
             raise FeatureStateError("feature state's feature_names disagree with its groups")
         return features
 
