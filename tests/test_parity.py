@@ -69,7 +69,8 @@ def bundles(
 
 def _by_id(path: Path) -> pd.Series:
     frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    return frame.set_index(ID_COLUMN)[SCORE_COLUMN].sort_index()
+    ids = frame[ID_COLUMN].astype(np.int64)  # Spark echoes the CSV's ids as strings
+    return pd.Series(frame[SCORE_COLUMN].to_numpy(), index=ids).sort_index()
 
 
 @pytest.mark.parametrize(("family", "groups"), CASES, ids=[f"{f}-{'+'.join(g)}" for f, g in CASES])
