@@ -2,5 +2,5 @@
 
 Both engines run the same ``batch.frames.score_piece`` on pieces of the input (pandas chunks
 locally, Arrow batches of a Spark partition), so they validate and score exactly as the service
-does: the same ``FeaturePipeline.transform`` and ``RankingModel`` from ``bundle``.
+does: the same ``features.transform.Features`` and ``RankingModel`` from ``bundle``.
 """

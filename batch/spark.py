@@ -3,7 +3,7 @@
 The driver loads and verifies the bundle (checksum, self-check), then broadcasts its two files
 (a few KB); each Python worker rebuilds the directory once, verifies it again with the same
 ``load_model`` and keeps the model for every partition it scores. Each Arrow batch goes through
-``batch.frames.score_piece``: the service's ``FeaturePipeline.transform`` and ``RankingModel``.
+``batch.frames.score_piece``: the one ``features.transform`` and the bundle's model.
 
 A CSV input is read with an explicit schema, every column a string, named by its header (read
 through Hadoop's file system, no Spark job and no inference): validation sees the text the local

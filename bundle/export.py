@@ -1,55 +1,39 @@
-"""Exporting a trained ``RankingModel`` to ``scoring.json``, the numbers ``bundle.lean`` needs.
+"""A ``RankingModel`` as plain data: the document a bundle's ``scoring.json`` holds.
 
-Runs where the model was trained (``save_model`` writes the export beside the pickle), so it
-reads the fitted scikit-learn and LightGBM objects; the result is plain JSON: floats are written
-with ``repr`` precision and read back bit for bit, and nothing in it can execute on load.
+The document carries the fitted feature state (``features.transform.Features.to_dict``), the
+estimator (logistic coefficients or ``bundle.trees`` node table) and the Platt calibrator.
+Floats are written with ``repr`` precision and read back bit for bit, nothing in it can
+execute on load, and reading it needs NumPy alone.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final, get_args
 
 import numpy as np
 
-from bundle.lean import FORMAT, MISSING_CODES, ExportError
-from bundle.scoring import LightGBMModel, LogisticModel, RankingModel
+from bundle.scoring import Estimator, Family, LogisticModel, PlattCalibrator, RankingModel
+from bundle.trees import TreeEnsemble, TreeExportError
+from features.transform import Features, FeatureStateError
+
+FORMAT: Final = "feedrank-scoring/2"
+
+
+class ExportError(ValueError):
+    """``scoring.json`` is malformed, or describes a model this module cannot evaluate."""
 
 
 def export_model(model: RankingModel) -> dict[str, Any]:
     """The ``scoring.json`` document of a fitted model.
 
     Raises:
-        ExportError: The estimator is of a kind ``bundle.lean`` cannot evaluate.
+        ExportError: The estimator is of a kind no bundle runtime evaluates.
     """
-    pipeline = model.features
-    config = pipeline.config
-    features: dict[str, Any] = {
-        "groups": list(config.groups),
-        "feature_names": list(pipeline.feature_names),
-        "decay": {"form": config.decay.form, "param": float(config.decay.param)},
-        "known_subreddits": sorted(pipeline.known_subreddits_),
-        "subreddit_encoding": {},
-        "subreddit_prior": 0.0,  # fitted, and so written, only with the subreddit group
-        "tfidf": None,
-        "hash_buckets": _hash_buckets(),
-    }
-    if "subreddit" in config.groups:
-        features["subreddit_encoding"] = dict(pipeline.subreddit_encoder.encoding_)
-        features["subreddit_prior"] = float(pipeline.subreddit_encoder.prior_)
-    tfidf = pipeline.title_tfidf
-    if "text" in config.groups:
-        if tfidf.vectorizer_ is None or tfidf.classifier_ is None:
-            raise ExportError("the text group is enabled but its TF-IDF is not fitted")
-        features["tfidf"] = {
-            "vocabulary": {str(t): int(c) for t, c in tfidf.vectorizer_.vocabulary_.items()},
-            "idf": _floats(tfidf.vectorizer_.idf_),
-            "coef": _floats(tfidf.classifier_.coef_.ravel()),
-            "intercept": float(tfidf.classifier_.intercept_[0]),
-        }
     return {
         "format": FORMAT,
         "family": model.family,
-        "features": features,
+        "features": model.features.to_dict(),
         "estimator": export_estimator(model.estimator),
         "calibrator": {
             "slope": float(model.calibrator.slope),
@@ -58,19 +42,8 @@ def export_model(model: RankingModel) -> dict[str, Any]:
     }
 
 
-def _hash_buckets() -> int:
-    # imported here: features.text needs scikit-learn, which the service's bundle.store must not
-    from features.text import HASH_BUCKETS
-
-    return HASH_BUCKETS
-
-
-def _floats(values: np.ndarray) -> list[float]:
-    return [float(v) for v in np.asarray(values, dtype=np.float64).ravel()]
-
-
-def export_estimator(estimator: object) -> dict[str, Any]:
-    """The estimator part of ``scoring.json`` (``bundle.lean.estimator_from_export`` reads it)."""
+def export_estimator(estimator: Estimator) -> dict[str, Any]:
+    """The estimator part of ``scoring.json`` (``estimator_from_export`` reads it)."""
     if isinstance(estimator, LogisticModel):
         return {
             "kind": "logistic",
@@ -79,57 +52,53 @@ def export_estimator(estimator: object) -> dict[str, Any]:
             "coef": _floats(estimator.coef),
             "intercept": float(estimator.intercept),
         }
-    if isinstance(estimator, LightGBMModel):
-        return _trees(estimator)
+    if isinstance(estimator, TreeEnsemble):
+        return {"kind": "trees", **estimator.to_dict()}
     raise ExportError(f"cannot export a {type(estimator).__name__} estimator")
 
 
-def _trees(estimator: LightGBMModel) -> dict[str, Any]:
-    """Flattens the trees ``predict(num_iteration=best_iteration)`` uses into one node table."""
-    dump = estimator.booster.dump_model(num_iteration=estimator.best_iteration)
-    if dump.get("num_tree_per_iteration", 1) != 1 or dump.get("average_output"):
-        raise ExportError("only single-output, additive LightGBM models can be exported")
-    nodes: dict[str, list[Any]] = {
-        key: [] for key in ("feature", "threshold", "left", "right", "default_left", "missing")
-    }
-    nodes["value"] = []
-    roots, depth = [], 0
+def model_from_export(document: Mapping[str, Any]) -> RankingModel:
+    """Builds the model from a parsed ``scoring.json``.
 
-    def add(node: dict[str, Any], level: int) -> int:
-        nonlocal depth
-        index = len(nodes["value"])
-        for values in nodes.values():
-            values.append(None)
-        entry: dict[str, Any]
-        if "leaf_value" in node:  # a leaf points to itself: extra rounds leave it in place
-            depth = max(depth, level)
-            entry = {
-                "feature": 0,
-                "threshold": 0.0,
-                "default_left": True,
-                "missing": 0,
-                "value": float(node["leaf_value"]),
-                "left": index,
-                "right": index,
-            }
-        else:
-            if node.get("decision_type") != "<=":
-                raise ExportError(f"unsupported LightGBM split {node.get('decision_type')!r}")
-            entry = {
-                "feature": int(node["split_feature"]),
-                "threshold": float(node["threshold"]),
-                "default_left": bool(node["default_left"]),
-                "missing": MISSING_CODES[str(node["missing_type"])],
-                "value": 0.0,
-                "left": add(node["left_child"], level + 1),
-                "right": add(node["right_child"], level + 1),
-            }
-        for key, value in entry.items():
-            nodes[key][index] = value
-        return index
+    Raises:
+        ExportError: Another format, or a missing or malformed part (naming it).
+    """
+    if document.get("format") != FORMAT:
+        raise ExportError(f"format is {document.get('format')!r}, expected {FORMAT!r}")
+    try:
+        family = document["family"]
+        if family not in get_args(Family):
+            raise ExportError(f"unknown model family {family!r}")
+        calibrator = PlattCalibrator(
+            float(document["calibrator"]["slope"]), float(document["calibrator"]["intercept"])
+        )
+        return RankingModel(
+            family,
+            Features.from_dict(document["features"]),
+            estimator_from_export(document["estimator"]),
+            calibrator,
+        )
+    except ExportError:
+        raise
+    except (FeatureStateError, TreeExportError) as error:
+        raise ExportError(str(error)) from error
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise ExportError(f"malformed scoring export: {error!r}") from error
 
-    for tree in dump["tree_info"]:
-        if tree.get("num_cat", 0):
-            raise ExportError("categorical LightGBM splits cannot be exported")
-        roots.append(add(tree["tree_structure"], 0))
-    return {"kind": "trees", "nodes": nodes, "roots": roots, "depth": depth}
+
+def estimator_from_export(spec: Mapping[str, Any]) -> Estimator:
+    """The estimator part of ``scoring.json``: logistic coefficients or a tree table."""
+    if spec["kind"] == "logistic":
+        return LogisticModel(
+            mean=np.asarray(spec["mean"], dtype=np.float64),
+            scale=np.asarray(spec["scale"], dtype=np.float64),
+            coef=np.asarray(spec["coef"], dtype=np.float64),
+            intercept=float(spec["intercept"]),
+        )
+    if spec["kind"] == "trees":
+        return TreeEnsemble.from_dict(spec)
+    raise ExportError(f"unknown estimator kind {spec['kind']!r}")
+
+
+def _floats(values: np.ndarray) -> list[float]:
+    return [float(v) for v in np.asarray(values, dtype=np.float64).ravel()]

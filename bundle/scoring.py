@@ -1,24 +1,23 @@
 """The scoring objects of a bundle: features -> estimator log-odds -> calibrated probability.
 
-Fitted estimators are reduced to what prediction needs (coefficients, a LightGBM booster), so
-scoring a 20-post request is a few NumPy operations rather than scikit-learn's per-call checks.
-Fitting lives in ``training.models``; these classes only predict.
+Fitted estimators are reduced to what prediction needs (coefficients, a tree table), so scoring
+a 20-post request is a few NumPy operations rather than scikit-learn's per-call checks. Fitting
+lives in ``training.models``; these classes only predict.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Generic, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Final, Literal, Protocol
 
 import numpy as np
 
 from features.schema import Posts
+from features.transform import Features
 
-if TYPE_CHECKING:  # annotations only: importing this module needs NumPy alone (bundle.lean)
+if TYPE_CHECKING:  # annotations only: the service imports this module without LightGBM
     import lightgbm as lgb
-
-    from features.pipeline import FeaturePipeline  # noqa: F401 (a base-class type argument)
 
 Family = Literal["logistic", "lightgbm"]
 FAMILIES: Final[tuple[Family, ...]] = ("logistic", "lightgbm")
@@ -57,7 +56,8 @@ class LogisticModel:
 
 @dataclass(frozen=True)
 class LightGBMModel:
-    """A gradient-boosted tree ensemble, early-stopped on rows it was not fitted on."""
+    """A fitted booster, early-stopped on rows it was not fitted on (training and notebooks;
+    bundles score it through ``bundle.trees.TreeEnsemble``)."""
 
     booster: lgb.Booster
     best_iteration: int
@@ -90,15 +90,6 @@ class PlattCalibrator:
         return sigmoid(self.slope * log_odds + self.intercept)
 
 
-class Features(Protocol):
-    """Anything that turns posts into the feature matrix an estimator reads."""
-
-    def transform(self, posts: Posts) -> np.ndarray: ...
-
-
-FeaturesT = TypeVar("FeaturesT", bound=Features)
-
-
 @dataclass(frozen=True)
 class Scored:
     """Calibrated probabilities and the seconds each half of scoring took (``Server-Timing``)."""
@@ -109,11 +100,11 @@ class Scored:
 
 
 @dataclass(frozen=True)
-class CalibratedModel(Generic[FeaturesT]):
+class RankingModel:
     """Features + estimator + calibrator: posts in, calibrated P(engaged) out."""
 
     family: Family
-    features: FeaturesT
+    features: Features
     estimator: Estimator
     calibrator: PlattCalibrator
 
@@ -130,9 +121,3 @@ class CalibratedModel(Generic[FeaturesT]):
         featurised = time.perf_counter()
         probabilities = self.calibrator(self.estimator.decision_function(matrix))
         return Scored(probabilities, featurised - start, time.perf_counter() - featurised)
-
-
-@dataclass(frozen=True)
-class RankingModel(CalibratedModel["FeaturePipeline"]):
-    """The trained model as the pipeline fits and pickles it (``bundle.lean.LeanModel`` is the
-    same model over exported features)."""

@@ -1,8 +1,9 @@
 """Saving and loading a bundle directory: ``model.joblib``, ``scoring.json``, ``metadata.json``.
 
-``model.joblib`` pickles the fitted training objects (batch scoring, notebooks); ``scoring.json``
-is the same model exported to plain numbers (``bundle.export``), which the service loads with
-``load_lean_model``: no unpickling, no scikit-learn, SciPy or LightGBM.
+``scoring.json`` is the model as plain data (``bundle.export``: the fitted feature state, the
+estimator and the calibrator), which the service loads with ``load_lean_model``: no
+unpickling, no scikit-learn, SciPy or LightGBM. ``model.joblib`` pickles the same objects for
+batch scoring and notebooks, so both score through the same code.
 
 The directory is written to a temporary sibling, fsynced and renamed into place, so an
 interrupted run never leaves half a bundle behind. Loading refuses anything it cannot vouch for,
@@ -23,12 +24,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final
 
 import numpy as np
 
-from bundle.export import export_model
-from bundle.lean import ExportError, LeanModel, model_from_export
+from bundle.export import ExportError, export_model, model_from_export
 from bundle.scoring import RankingModel, Scorer
 from features.schema import CATEGORY_COLUMN, ID_COLUMN, INPUT_COLUMNS, TEXT_COLUMN, Posts
 
@@ -58,14 +58,11 @@ class ModelLoadError(RuntimeError):
     """The bundle directory is missing, corrupt or inconsistent."""
 
 
-ModelT = TypeVar("ModelT", RankingModel, LeanModel)
-
-
 @dataclass(frozen=True)
-class Loaded(Generic[ModelT]):
+class Loaded:
     """A verified bundle: the scoring object and the metadata it was saved with."""
 
-    model: ModelT
+    model: RankingModel
     metadata: dict[str, Any]
 
     @property
@@ -73,9 +70,9 @@ class Loaded(Generic[ModelT]):
         return str(self.metadata["model_version"])
 
 
-LoadedModel = Loaded[RankingModel]
-# what the service holds: the exported model, not the pickle
-LoadedLeanModel = Loaded[LeanModel]
+LoadedModel = Loaded
+# the service's name: it holds the model read from scoring.json, not the pickle
+LoadedLeanModel = Loaded
 
 
 def model_dir_from_env(environ: Mapping[str, str] = os.environ) -> Path:

@@ -1,6 +1,6 @@
-"""Feature engineering: one definition shared by training, batch scoring and serving.
+"""Feature engineering: one transform shared by training, batch scoring, Spark and serving.
 
-Import the submodules (``features.pipeline``, ``features.schema``, ...) directly. Nothing is
-re-exported here: ``features.pipeline`` needs scikit-learn, and the service, which imports only
-``features.schema`` and ``features.transforms``, runs without it.
+Import the submodules (``features.transform``, ``features.schema``, ...) directly. Nothing is
+re-exported here: ``features.fit`` needs scikit-learn, and the service, which imports only
+``features.schema``, ``features.transforms`` and ``features.transform``, runs without it.
 """

@@ -1,7 +1,7 @@
 """Stateless feature transforms: pure functions of a post's own fields.
 
-Nothing here is fitted, so nothing here can leak labels; the fitted transforms (TF-IDF, target
-encoding) live in ``features.text`` and ``features.pipeline``.
+Nothing here is fitted, so nothing here can leak labels; the fitted pieces (TF-IDF, target
+encoding) are applied in ``features.transform`` and fitted in ``features.fit``.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bundle.scoring import Family, RankingModel
-from features.pipeline import FeatureConfig, FeaturePipeline, Group
+from features.fit import fit_features
 from features.schema import LABEL_COLUMN, Posts
+from features.transform import Group
 from training.models import fit_family, fit_platt
 
 from .conftest import one_lightgbm_thread
@@ -19,9 +20,8 @@ def fit_model(
     (one LightGBM thread); returns it and the posts without their label."""
     posts = dict(labelled)
     y = posts.pop(LABEL_COLUMN)
-    pipeline = FeaturePipeline(FeatureConfig(groups=tuple(groups)))
-    matrix = pipeline.fit_transform(posts, y)
+    features, matrix = fit_features(posts, y, groups)
     with one_lightgbm_thread():
         estimator = fit_family(family, matrix, y, seed=0)
     calibrator = fit_platt(estimator.decision_function(matrix), y)
-    return RankingModel(family, pipeline, estimator, calibrator), posts
+    return RankingModel(family, features, estimator, calibrator), posts

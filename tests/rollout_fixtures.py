@@ -17,8 +17,8 @@ from bundle import drift
 from bundle.scoring import Family
 from bundle.store import bundle_metadata, save_model
 from features.io import read_posts_csv
-from features.pipeline import Group
 from features.schema import take
+from features.transform import Group
 from serving.payloads import Post, load_posts
 
 from .fitted import fit_model

@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from bundle.scoring import Family
 from bundle.store import bundle_metadata, save_model
 from features.io import read_posts_csv
-from features.pipeline import ALL_GROUPS
 from features.schema import take
+from features.transform import ALL_GROUPS
 from serving.app import create_app
 from serving.payloads import Post, load_posts
 from serving.settings import Settings

@@ -1,14 +1,26 @@
-"""Unit tests for the feature transforms and the feature pipeline, leakage included."""
+"""Unit tests for the feature transform, its fitting and its plain-data state, leakage included."""
 
 from __future__ import annotations
+
+import json
+import zlib
 
 import numpy as np
 import pytest
 
 from features import transforms
-from features.pipeline import ALL_GROUPS, GROUP_FEATURES, FeatureConfig, FeaturePipeline
+from features.fit import fit_features, fit_state
 from features.schema import KNOWN_SUBREDDITS
-from features.text import hashed_ngrams
+from features.transform import (
+    ALL_GROUPS,
+    GROUP_FEATURES,
+    Features,
+    FeatureStateError,
+    feature_names,
+    hash_bucket,
+    hashed_ngrams,
+    title_ngrams,
+)
 from features.transforms import DecaySpec, title_length
 
 WORDS = np.array(["breaking", "new", "why", "how", "best", "worst", "top", "daily", "free"])
@@ -65,27 +77,57 @@ def test_text_helpers() -> None:
     hashed = hashed_ngrams(titles)
     assert hashed.shape == (2, 16)
     np.testing.assert_allclose(np.linalg.norm(hashed, axis=1), 1.0)
+    assert title_ngrams("New THREAD, a x") == ["new", "thread", "new thread"]
+    assert hash_bucket("new thread") == zlib.crc32(b"new thread") % 16
+    one = hashed_ngrams(np.array(["new"], dtype=object))[0]
+    assert one[zlib.crc32(b"new") % 16] == 1.0
 
 
 def test_matrix_matches_feature_names_for_every_group_set() -> None:
     posts, y = make_posts(600, seed=1)
     for groups in [ALL_GROUPS, ("raw",), ("text", "subreddit"), ("decay", "interactions")]:
-        pipeline = FeaturePipeline(FeatureConfig(groups=groups))
-        fitted = pipeline.fit_transform(posts, y)
-        assert fitted.shape == (600, len(pipeline.feature_names))
-        assert pipeline.transform(posts).shape == fitted.shape
+        features, fitted = fit_features(posts, y, groups)
+        assert fitted.shape == (600, len(features.feature_names))
+        assert features.transform(posts).shape == fitted.shape
         assert np.isfinite(fitted).all()
-    names = FeatureConfig(groups=("subreddit", "raw")).feature_names
+    names = feature_names(("subreddit", "raw"))
     assert names == GROUP_FEATURES["raw"] + GROUP_FEATURES["subreddit"]
 
 
-def test_invalid_configs_and_unfitted_use_fail() -> None:
-    with pytest.raises(ValueError, match="groups must be a non-empty subset"):
-        FeatureConfig(groups=())
-    with pytest.raises(ValueError, match="groups must be a non-empty subset"):
-        FeatureConfig(groups=("raw", "colour"))  # type: ignore[arg-type]
-    with pytest.raises(RuntimeError, match="transform called before fit"):
-        FeaturePipeline(FeatureConfig()).transform(make_posts(5, seed=0)[0])
+def test_invalid_groups_and_state_fail_with_one_line() -> None:
+    with pytest.raises(FeatureStateError, match="groups must be a non-empty subset"):
+        feature_names(())
+    with pytest.raises(FeatureStateError, match="groups must be a non-empty subset"):
+        feature_names(("raw", "colour"))  # type: ignore[arg-type]
+    with pytest.raises(FeatureStateError, match="the text group needs a fitted tfidf"):
+        Features(("text",), DecaySpec("exponential", 0.05), ("aww",))
+    state = fit_state(*make_posts(300, seed=0), ALL_GROUPS, DecaySpec("power", 1.0)).to_dict()
+    del state["tfidf"]["idf"]
+    with pytest.raises(FeatureStateError, match="malformed feature state: KeyError"):
+        Features.from_dict(state)
+
+
+def test_state_round_trips_through_json_bit_for_bit() -> None:
+    posts, y = make_posts(800, seed=6)
+    features = fit_state(posts, y, ALL_GROUPS, DecaySpec("exponential", 0.07))
+    again = Features.from_dict(json.loads(json.dumps(features.to_dict())))
+    np.testing.assert_array_equal(again.transform(posts), features.transform(posts))
+    assert again.known_subreddits_ == features.known_subreddits_
+
+
+def test_tfidf_columns_match_scikit_learn_on_the_fitted_vocabulary() -> None:
+    """The applied TF-IDF logit equals the classifier's decision function on scikit-learn's
+    TF-IDF rows for the same vocabulary (the fitted state is read, not re-derived)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    posts, y = make_posts(2000, seed=7)
+    tfidf = fit_state(posts, y, ("text",), DecaySpec("exponential", 0.05)).tfidf
+    assert tfidf is not None
+    vectorizer = TfidfVectorizer(analyzer=title_ngrams, sublinear_tf=True, min_df=5)
+    rows = vectorizer.fit_transform(posts["title"])
+    assert vectorizer.vocabulary_ == tfidf.vocabulary
+    expected = rows @ tfidf.coef + tfidf.intercept
+    np.testing.assert_allclose(tfidf.columns(posts["title"])[:, 1], expected, rtol=0, atol=1e-12)
 
 
 def test_fitted_state_ignores_rows_outside_the_training_fold() -> None:
@@ -95,12 +137,12 @@ def test_fitted_state_ignores_rows_outside_the_training_fold() -> None:
     train_posts = {column: values[train] for column, values in posts.items()}
     probe = {column: values[validation] for column, values in posts.items()}
 
-    reference = FeaturePipeline(FeatureConfig()).fit(train_posts, y[train]).transform(probe)
+    reference = fit_features(train_posts, y[train])[0].transform(probe)
     scrambled_y = y.copy()
     scrambled_y[validation] = 1 - scrambled_y[validation]
     scrambled_posts = {column: values.copy() for column, values in posts.items()}
     scrambled_posts["title"][validation] = "free free free"
-    again = FeaturePipeline(FeatureConfig()).fit(
+    again, _ = fit_features(
         {column: values[train] for column, values in scrambled_posts.items()}, scrambled_y[train]
     )
     np.testing.assert_array_equal(again.transform(probe), reference)
@@ -108,30 +150,29 @@ def test_fitted_state_ignores_rows_outside_the_training_fold() -> None:
 
 def test_cross_fitted_encodings_never_see_their_own_label() -> None:
     posts, y = make_posts(1000, seed=3)
-    config = FeatureConfig(groups=("text", "subreddit"))
-    base = FeaturePipeline(config).fit_transform(posts, y)
+    groups = ("text", "subreddit")
+    base = fit_features(posts, y, groups)[1]
     flipped = y.copy()
     flipped[7] = 1 - flipped[7]
-    changed = FeaturePipeline(config).fit_transform(posts, flipped)
+    changed = fit_features(posts, flipped, groups)[1]
     np.testing.assert_array_equal(changed[7], base[7])
     assert not np.array_equal(changed, base)  # other rows did learn from row 7
 
 
 def test_supervised_title_score_learns_from_titles() -> None:
     posts, y = make_posts(3000, seed=4)
-    pipeline = FeaturePipeline(FeatureConfig(groups=("text",)))
-    matrix = pipeline.fit_transform(posts, y)
-    logit = matrix[:, pipeline.feature_names.index("title_tfidf_logit")]
+    features, matrix = fit_features(posts, y, ("text",))
+    logit = matrix[:, features.feature_names.index("title_tfidf_logit")]
     has_free = np.char.count(posts["title"].astype(str), "free") > 0
     assert logit[has_free].mean() > logit[~has_free].mean() + 0.5
 
 
 def test_unknown_subreddit_gets_the_prior_and_is_flagged() -> None:
     posts, y = make_posts(2000, seed=5)
-    pipeline = FeaturePipeline(FeatureConfig(groups=("subreddit",))).fit(posts, y)
+    features, _ = fit_features(posts, y, ("subreddit",))
     probe = {column: values[:2].copy() for column, values in posts.items()}
     probe["subreddit"] = np.array(["AskReddit", "definitely_not_a_sub"], dtype=object)
-    encoded = pipeline.transform(probe)[:, 0]
+    encoded = features.transform(probe)[:, 0]
     assert encoded[1] == pytest.approx(y.mean())
     assert encoded[0] != encoded[1]
-    np.testing.assert_array_equal(pipeline.unknown_subreddits(probe["subreddit"]), [False, True])
+    np.testing.assert_array_equal(features.unknown_subreddits(probe["subreddit"]), [False, True])

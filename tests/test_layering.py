@@ -44,7 +44,8 @@ SERVING_IMAGE_LACKS = ("training", "pandas", "sklearn", "scipy", "lightgbm", "jo
         ("serving.app", SERVING_IMAGE_LACKS),
         ("serving.__main__", SERVING_IMAGE_LACKS),
         ("bundle.store", ("training", "serving", "pandas")),
-        ("features.pipeline", ("training", "serving", "bundle", "pandas")),
+        ("features.transform", ("training", "serving", "bundle", "pandas", "sklearn", "scipy")),
+        ("features.fit", ("training", "serving", "bundle", "pandas")),
     ],
 )
 def test_module_imports_without_the_layers_above_it(module: str, blocked: tuple[str, ...]) -> None:

@@ -19,8 +19,8 @@ import pytest
 from bundle.scoring import FAMILIES, Family
 from bundle.store import bundle_metadata, save_model
 from features.io import read_posts_csv
-from features.pipeline import ALL_GROUPS
 from features.schema import INPUT_COLUMNS, take
+from features.transform import ALL_GROUPS
 from serving.payloads import load_posts
 from serving.schemas import columns
 

@@ -85,7 +85,7 @@ def test_deployed_model_ignores_what_carries_no_signal(trained_artifacts: Traine
     """Titles and subreddits carry no signal in this data; selection must have dropped them, so
     changing either leaves the deployed score exactly as it was."""
     loaded = load_model(trained_artifacts.model_dir)
-    assert not {"text", "subreddit"} & set(loaded.model.features.config.groups)
+    assert not {"text", "subreddit"} & set(loaded.model.features.groups)
     base = loaded.model.predict_proba(_one_post())[0]
     for change in ({"title": "free amazing official update"}, {"subreddit": "brand_new_sub"}):
         assert loaded.model.predict_proba(_one_post(**change))[0] == base
@@ -109,8 +109,11 @@ def test_a_bundle_reading_titles_and_subreddits_invents_little_signal(
     a_day_older = mean_shift("post_age_hours", posts["post_age_hours"] + 24)
     for column in ("title", "subreddit"):
         assert 0 < mean_shift(column, posts[column][shuffle]) < 0.2 * a_day_older, column
-    encoder = model.features.subreddit_encoder
-    assert encoder.transform(np.array(["brand_new_sub"], dtype=object))[0] == encoder.prior_
+    features = model.features
+    probe = {**take(posts, np.arange(1)), "subreddit": np.array(["brand_new_sub"], dtype=object)}
+    assert features.unknown_subreddits(probe["subreddit"])[0]
+    encoded = features.transform(probe)[0, features.feature_names.index("subreddit_engagement")]
+    assert encoded == features.subreddit_prior
 
 
 def test_ranking_tracks_the_bayes_ceiling(

@@ -110,12 +110,12 @@ def test_readme_quotes_the_metrics(claim: str) -> None:
 
 
 def test_readme_comparisons_hold_in_the_metrics() -> None:
-    """The README's words for what the figures show: 'less than 0.3 SE', 'worse AUC, Brier and
+    """The README's words for what the figures show: 'less than 0.4 SE', 'worse AUC, Brier and
     CV log-loss', 'its NDCG interval overlaps', 'and on the raw set', 'contains it'."""
     training, decay = metrics("training"), metrics("decay")
     others = [g for g in training["ablation"]["logistic"][0]["groups"] if g != "raw"]
-    assert "each move log-loss by less than 0.3 SE" in FLAT_README
-    assert all(abs(ablation_se(training, group)) < 0.3 for group in others), others
+    assert "each move log-loss by less than 0.4 SE" in FLAT_README
+    assert all(abs(ablation_se(training, group)) < 0.4 for group in others), others
     deployed = training["test"][training["deployed"]["name"]]
     lightgbm = training["test"]["lightgbm_all_features"]
     assert "but worse AUC, Brier and CV log-loss; its NDCG interval overlaps" in FLAT_README

@@ -14,11 +14,11 @@ import pytest
 from scipy import integrate
 
 from features.io import read_posts_csv
-from features.pipeline import ALL_GROUPS, GROUP_FEATURES
 from features.schema import CATEGORY_COLUMN, LABEL_COLUMN, take
-from features.transforms import DecaySpec
+from features.transform import ALL_GROUPS, GROUP_FEATURES
 from training import baselines, evaluate
-from training.decay import candidates, choose_decay, sweep_decay
+from training.data import cv_folds
+from training.decay import candidates, choose_decay, fold_spread, sweep_decay
 from training.selection import (
     FoldMatrices,
     backward_elimination,
@@ -112,7 +112,28 @@ def test_decay_sweep_prefers_the_generators_exponential_odds_decay(
 @pytest.fixture(scope="module")
 def fold_matrices(canonical_slice: tuple[dict[str, np.ndarray], np.ndarray]) -> FoldMatrices:
     posts, y = canonical_slice
-    return build_fold_matrices(posts, y, DecaySpec("exponential", 0.045), SEED)
+    return build_fold_matrices(posts, y, SEED)
+
+
+def test_each_fold_fits_its_decay_on_its_own_fit_rows(
+    canonical_slice: tuple[dict[str, np.ndarray], np.ndarray], fold_matrices: FoldMatrices
+) -> None:
+    """The decay feeding a fold's features is the curve chosen on that fold's fit rows, so
+    the labels of the rows it is evaluated on never reach it; it moves from fold to fold."""
+    posts, y = canonical_slice
+    fit_rows, held_rows = next(iter(cv_folds(y, SEED)))
+    fit_posts, fit_y = take(posts, fit_rows), y[fit_rows]
+    expected = choose_decay(sweep_decay(fit_posts, fit_y, SEED), fit_posts, fit_y, SEED)
+    assert fold_matrices.decays[0] == expected
+    age_decay = fold_matrices.columns["decay"][0]
+    np.testing.assert_array_equal(
+        fold_matrices.folds[0].held_matrix[:, age_decay],
+        expected(posts["post_age_hours"][held_rows]),
+    )
+    spread = fold_spread(fold_matrices.decays)
+    assert len(spread["folds"]) == len(fold_matrices.folds)
+    assert 0 < spread["param_min"] < spread["param_max"]
+    assert spread["param_sd"] > 0
 
 
 def test_group_columns_partition_the_feature_matrix(fold_matrices: FoldMatrices) -> None:

@@ -166,3 +166,24 @@ def soft_label_rate(posts: Posts, probabilities: np.ndarray) -> float:
     design = np.column_stack([posts[name] for name in signals])
     params = _offset_logit(design, probabilities, np.zeros(len(probabilities)))
     return -float(params[-1])
+
+
+def fold_spread(decays: Sequence[DecaySpec]) -> dict[str, Any]:
+    """How much the curve fitted inside each CV fold moves: every fold's curve, and the range
+    and standard deviation of its parameter and half-life (over folds of the modal form)."""
+    forms = [decay.form for decay in decays]
+    modal = max(set(forms), key=forms.count)
+    params = np.array([decay.param for decay in decays if decay.form == modal])
+    half_lives = np.array([decay.half_life_hours for decay in decays if decay.form == modal])
+    return {
+        "folds": [
+            {"form": d.form, "param": d.param, "half_life_hours": d.half_life_hours} for d in decays
+        ],
+        "form": modal,
+        "same_form_in_every_fold": forms.count(modal) == len(forms),
+        "param_min": float(params.min()),
+        "param_max": float(params.max()),
+        "param_sd": float(params.std(ddof=1)) if len(params) > 1 else 0.0,
+        "half_life_min": float(half_lives.min()),
+        "half_life_max": float(half_lives.max()),
+    }

@@ -16,8 +16,9 @@ import numpy as np
 import statsmodels.api as sm
 from scipy import stats
 
-from features.pipeline import GROUP_FEATURES, FeatureConfig, FeaturePipeline
+from features.fit import fit_features
 from features.schema import Posts
+from features.transform import GROUP_FEATURES
 from features.transforms import DecaySpec
 from training.baselines import GENERATOR_WEIGHTS
 
@@ -56,9 +57,8 @@ def interaction_fits(posts: Posts, y: np.ndarray, decay: DecaySpec) -> list[Inte
     One term at a time, so a term's interval is not widened by the others it is correlated
     with; the term is standardised so the coefficients are comparable across terms.
     """
-    pipeline = FeaturePipeline(FeatureConfig(groups=("interactions",), decay=decay))
-    matrix = pipeline.fit_transform(posts, y)
-    names = list(pipeline.feature_names)
+    features, matrix = fit_features(posts, y, ("interactions",), decay)
+    names = list(features.feature_names)
     if set(names) != set(INPUTS) or set(GROUP_FEATURES["interactions"]) != set(INPUTS):
         raise ValueError(f"interaction features changed: {names}; update INPUTS")
     signals = np.column_stack([posts[name] for name in GENERATOR_WEIGHTS])

@@ -1,8 +1,10 @@
 """Choosing the model family and feature groups by cross-validation on the training split.
 
-Features are built once per fold for the full configuration (every fitted transform sees only
-that fold's fit rows); a feature subset is a column slice of those matrices, which is valid
-because no group's transform depends on another group.
+Features are built once per fold for the full configuration. Every fitted piece sees only that
+fold's fit rows, the decay curve included: it is swept and chosen on the fit rows
+(``training.decay``), so no label of a held-out row reaches a feature it is scored with. A
+feature subset is a column slice of those matrices, which is valid because no group's
+transform depends on another group.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from typing import Any
 import numpy as np
 
 from bundle.scoring import Family, sigmoid
-from features.pipeline import ALL_GROUPS, GROUP_FEATURES, FeatureConfig, FeaturePipeline, Group
+from features.fit import fit_features
 from features.schema import Posts, take
+from features.transform import ALL_GROUPS, GROUP_FEATURES, Group
 from features.transforms import DecaySpec
 from training import metrics
 from training.data import cv_folds
+from training.decay import choose_decay, sweep_decay
 from training.models import fit_family
 
 
@@ -33,10 +37,12 @@ class Fold:
 
 @dataclass(frozen=True)
 class FoldMatrices:
-    """Full-feature matrices per CV fold, and where each group's columns sit."""
+    """Full-feature matrices per CV fold, where each group's columns sit, and the decay curve
+    each fold fitted on its own fit rows."""
 
     folds: tuple[Fold, ...]
     columns: dict[Group, np.ndarray]
+    decays: tuple[DecaySpec, ...]
 
     def select(self, groups: Sequence[Group]) -> np.ndarray:
         ordered = [group for group in ALL_GROUPS if group in groups]
@@ -63,22 +69,23 @@ class CVScore:
         }
 
 
-def build_fold_matrices(posts: Posts, y: np.ndarray, decay: DecaySpec, seed: int) -> FoldMatrices:
-    config = FeatureConfig(groups=ALL_GROUPS, decay=decay, seed=seed)
-    folds = []
+def build_fold_matrices(posts: Posts, y: np.ndarray, seed: int) -> FoldMatrices:
+    folds, decays = [], []
     for fit_rows, held_rows in cv_folds(y, seed):
-        pipeline = FeaturePipeline(config)
-        fit_matrix = pipeline.fit_transform(take(posts, fit_rows), y[fit_rows])
-        held_matrix = pipeline.transform(take(posts, held_rows))
+        fit_posts, fit_y = take(posts, fit_rows), y[fit_rows]
+        decay = choose_decay(sweep_decay(fit_posts, fit_y, seed), fit_posts, fit_y, seed)
+        features, fit_matrix = fit_features(fit_posts, fit_y, ALL_GROUPS, decay, seed)
+        held_matrix = features.transform(take(posts, held_rows))
         slates = metrics.make_slates(len(held_rows), metrics.SLATE_SIZE, seed)
-        folds.append(Fold(fit_matrix, y[fit_rows], held_matrix, y[held_rows], slates))
+        folds.append(Fold(fit_matrix, fit_y, held_matrix, y[held_rows], slates))
+        decays.append(decay)
     columns: dict[Group, np.ndarray] = {}
     start = 0
     for group in ALL_GROUPS:
         width = len(GROUP_FEATURES[group])
         columns[group] = np.arange(start, start + width)
         start += width
-    return FoldMatrices(tuple(folds), columns)
+    return FoldMatrices(tuple(folds), columns, tuple(decays))
 
 
 def cv_score(matrices: FoldMatrices, family: Family, groups: Sequence[Group], seed: int) -> CVScore:

@@ -3,7 +3,8 @@
 Stages (each logged with its elapsed time):
 1. load and validate ``data/posts.csv``; fixed stratified train / validation / test split;
 2. fit the decay curve by 5-fold CV on train (``training.decay``);
-3. ablation per model family and backward elimination of feature groups by CV on train;
+3. ablation per model family and backward elimination of feature groups by CV on train, each
+   fold fitting its own decay curve on its fit rows;
 4. fit the candidates on train, Platt calibrators on validation;
 5. score validation (family comparison) and, once, test (final table, gap to Bayes);
 6. write ``models/`` (bundle + metadata) and ``reports/metrics/`` (JSON + predictions CSV).
@@ -30,12 +31,13 @@ import pandas as pd
 from bundle import drift
 from bundle.scoring import FAMILIES, Family, RankingModel, sigmoid
 from bundle.store import bundle_metadata, load_model, save_model, sha256_file
-from features.pipeline import ALL_GROUPS, FeatureConfig, FeaturePipeline, Group
+from features.fit import fit_features
 from features.schema import CATEGORY_COLUMN, ID_COLUMN, take
+from features.transform import ALL_GROUPS, Group
 from features.transforms import DecaySpec
 from training import baselines, evaluate, metrics
 from training.data import SEED, Dataset, load_dataset
-from training.decay import choose_decay, sweep_decay
+from training.decay import choose_decay, fold_spread, sweep_decay
 from training.models import fit_family, fit_platt
 from training.results import TRAINING, write_metrics
 from training.selection import ablation, backward_elimination, build_fold_matrices
@@ -61,14 +63,15 @@ def fit_candidate(
 ) -> RankingModel:
     """Features and estimator fitted on train; Platt calibrator fitted on validation."""
     y = dataset.y
-    pipeline = FeaturePipeline(FeatureConfig(groups=groups, decay=decay, seed=seed))
-    matrix = pipeline.fit_transform(dataset.part("train"), y[dataset.split.train])
+    features, matrix = fit_features(
+        dataset.part("train"), y[dataset.split.train], groups, decay, seed
+    )
     estimator = fit_family(family, matrix, y[dataset.split.train], seed)
     validation_log_odds = estimator.decision_function(
-        pipeline.transform(dataset.part("validation"))
+        features.transform(dataset.part("validation"))
     )
     calibrator = fit_platt(validation_log_odds, y[dataset.split.validation])
-    return RankingModel(family, pipeline, estimator, calibrator)
+    return RankingModel(family, features, estimator, calibrator)
 
 
 def heuristic_scores(posts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -118,7 +121,15 @@ def run(
         )
 
     with stage("ablation + feature selection (5-fold CV on train)"):
-        matrices = build_fold_matrices(train_posts, y_train, decay, seed)
+        matrices = build_fold_matrices(train_posts, y_train, seed)
+        spread = fold_spread(matrices.decays)
+        log.info(
+            "decay inside the folds: %s, rate %.5g..%.5g/h (sd %.2g)",
+            spread["form"],
+            spread["param_min"],
+            spread["param_max"],
+            spread["param_sd"],
+        )
         ablations = {family: ablation(matrices, family, seed) for family in FAMILIES}
         family = min(FAMILIES, key=lambda f: ablations[f][0].log_loss)
         groups, elimination = backward_elimination(matrices, family, seed)
@@ -194,6 +205,7 @@ def run(
                 "param": decay.param,
                 "half_life_hours": decay.half_life_hours,
                 "sweep": [score.as_dict() for score in decay_scores],
+                "cv_folds": spread,
             },
             "ablation": {f: [s.as_dict() for s in scores] for f, scores in ablations.items()},
             "elimination": [score.as_dict() for score in elimination],

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from features.pipeline import ALL_GROUPS, GROUP_FEATURES
+from features.transform import ALL_GROUPS, GROUP_FEATURES
 from training.results import MetricsError
 
 BAYES: Final = "bayes_optimal"

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from features import text, transforms
-from features.pipeline import ALL_GROUPS
+from features import transform, transforms
+from features.transform import ALL_GROUPS
 from training import models
 from training.data import CV_FOLDS
 from training.metrics import NDCG_K, SLATE_SIZE
@@ -30,7 +30,7 @@ NOTEBOOK_METRICS: Final = tuple(NOTEBOOKS)
 DOCUMENTED: Final[Mapping[str, Callable[..., Any]]] = {
     "hn_decay": transforms.hn_decay,
     "title_words": transforms.title_length,
-    "title_hash_00": text.hashed_ngrams,
+    "title_hash_00": transform.hashed_ngrams,
     "score_x_upvote_ratio": transforms.score_x_upvote_ratio,
     "comment_velocity": transforms.comment_velocity,
     "decayed_log_score": transforms.decayed_score,
