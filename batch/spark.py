@@ -65,7 +65,7 @@ from features.schema import (
     CATEGORY_COLUMN,
     ID_COLUMN,
     LABEL_COLUMN,
-    NUMERIC_COLUMNS,
+    RAW_COLUMNS,
     TEXT_COLUMN,
     SchemaError,
 )
@@ -95,7 +95,7 @@ INTEGER_COLUMNS: Final = (ID_COLUMN, "score", "num_comments", "author_karma", LA
 COLUMN_TYPES: Final[Mapping[str, DataType]] = {
     TEXT_COLUMN: StringType(),
     CATEGORY_COLUMN: StringType(),
-    **{column: DoubleType() for column in NUMERIC_COLUMNS},
+    **{column: DoubleType() for column in RAW_COLUMNS},
     **{column: LongType() for column in INTEGER_COLUMNS},
 }
 

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from features.schema import CATEGORY_COLUMN, NUMERIC_COLUMNS, TEXT_COLUMN, Posts
+from features.schema import CATEGORY_COLUMN, RAW_COLUMNS, TEXT_COLUMN, Posts
 from features.transforms import title_length
 
 SCORE_FIELD: Final = "predicted_score"
@@ -71,7 +71,7 @@ class FieldReference:
 
 def field_values(posts: Posts) -> dict[str, np.ndarray]:
     """The raw input fields as drift sees them: numbers as they are, titles as word counts."""
-    values = {column: np.asarray(posts[column], dtype=np.float64) for column in NUMERIC_COLUMNS}
+    values = {column: np.asarray(posts[column], dtype=np.float64) for column in RAW_COLUMNS}
     values[CATEGORY_COLUMN] = np.asarray(posts[CATEGORY_COLUMN], dtype=object)
     values[TEXT_COLUMN] = title_length(posts[TEXT_COLUMN])
     return values

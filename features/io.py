@@ -22,13 +22,13 @@ from features.schema import (
     INPUT_COLUMNS,
     LABEL_COLUMN,
     NUMERIC_BOUNDS,
-    NUMERIC_COLUMNS,
+    RAW_COLUMNS,
     TEXT_COLUMN,
     SchemaError,
 )
 
 NO_ROWS: Final = "no rows: the input has a header at most"
-CHECKED_COLUMNS: Final = (ID_COLUMN, *NUMERIC_COLUMNS)
+CHECKED_COLUMNS: Final = (ID_COLUMN, *RAW_COLUMNS)
 
 
 @dataclass(frozen=True)

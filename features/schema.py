@@ -19,14 +19,14 @@ ID_COLUMN: Final = "post_id"
 LABEL_COLUMN: Final = "engaged"
 TEXT_COLUMN: Final = "title"
 CATEGORY_COLUMN: Final = "subreddit"
-NUMERIC_COLUMNS: Final = (
+RAW_COLUMNS: Final = (
     "score",
     "num_comments",
     "upvote_ratio",
     "post_age_hours",
     "author_karma",
 )
-INPUT_COLUMNS: Final = (ID_COLUMN, TEXT_COLUMN, CATEGORY_COLUMN, *NUMERIC_COLUMNS)
+INPUT_COLUMNS: Final = (ID_COLUMN, TEXT_COLUMN, CATEGORY_COLUMN, *RAW_COLUMNS)
 TRAINING_COLUMNS: Final = (*INPUT_COLUMNS, LABEL_COLUMN)
 
 # The generator's subreddits; anything else is "unknown" at serving time.

@@ -7,7 +7,7 @@ subreddit encoding, the decay curve) round-trips through JSON with ``to_dict``/`
 
 Feature groups (the unit of the hold-one-group-out ablation):
 
-- ``raw``: the post's numeric fields as they are (``schema.NUMERIC_COLUMNS``).
+- ``raw``: the post's numeric fields as they are (``schema.RAW_COLUMNS``).
 - ``decay``: the fitted time-decay weight, Hacker News' power-law decay and log age.
 - ``interactions``: products and ratios whose intuition is written next to each transform.
 - ``text``: TF-IDF statistics, a cross-fitted TF-IDF engagement score, hashed n-grams.
@@ -27,14 +27,14 @@ from typing import Any, Final, Literal, cast, get_args
 import numpy as np
 
 from features import transforms
-from features.schema import CATEGORY_COLUMN, NUMERIC_COLUMNS, TEXT_COLUMN, Posts
+from features.schema import CATEGORY_COLUMN, RAW_COLUMNS, TEXT_COLUMN, Posts
 from features.transforms import DecaySpec
 
 Group = Literal["raw", "decay", "interactions", "text", "subreddit"]
 ALL_GROUPS: Final[tuple[Group, ...]] = get_args(Group)
 HASH_BUCKETS: Final = 16
 GROUP_FEATURES: Final[Mapping[Group, tuple[str, ...]]] = {
-    "raw": NUMERIC_COLUMNS,
+    "raw": RAW_COLUMNS,
     "decay": ("age_decay", "hn_decay", "log_age"),
     "interactions": (
         "score_x_upvote_ratio",
@@ -196,7 +196,7 @@ class Features:
 
     def _columns(self, group: Group, posts: Posts, age: np.ndarray) -> list[np.ndarray]:
         if group == "raw":
-            return [posts[column] for column in NUMERIC_COLUMNS]
+            return [posts[column] for column in RAW_COLUMNS]
         if group == "decay":
             return [self.decay(age), transforms.hn_decay(age), np.log1p(age)]
         if group == "interactions":

@@ -42,7 +42,7 @@ from features.schema import (
     CATEGORY_COLUMN,
     ID_COLUMN,
     NUMERIC_BOUNDS,
-    NUMERIC_COLUMNS,
+    RAW_COLUMNS,
     TEXT_COLUMN,
     Posts,
 )
@@ -296,7 +296,7 @@ def parse_rank_body(body: bytes, user_header: str | None = None) -> RankInput:
 def columns(posts: Sequence[PostIn], names: Sequence[str]) -> Posts:
     """The ``names`` columns with the dtypes training used: int64 id, float64 numbers, object
     text. The numbers go through one (columns, posts) array, each row a contiguous column."""
-    numeric = [name for name in NUMERIC_COLUMNS if name in names]
+    numeric = [name for name in RAW_COLUMNS if name in names]
     numbers = np.array([[post[n] for post in posts] for n in numeric], dtype=np.float64)  # type: ignore[literal-required]
     out: dict[str, np.ndarray] = dict(zip(numeric, numbers, strict=True))
     for name in names:
