@@ -126,6 +126,32 @@ def _children(pid: int) -> list[int]:
     return children
 
 
+def baseline_bundle(tree: Path, data: Path) -> Path:
+    """The deployed configuration (``reports/metrics/training.json``) trained by the baseline's
+    own code, in its worktree: bundle formats may differ between revisions."""
+    deployed = json.loads((ROOT / "reports" / "metrics" / "training.json").read_text())["deployed"]
+    (tree / "data").mkdir(exist_ok=True)
+    (tree / "data" / "posts.csv").write_bytes(data.read_bytes())
+    model_dir = tree / "models"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training.train",
+            "--family",
+            deployed["family"],
+            "--groups",
+            ",".join(deployed["groups"]),
+            "--model-dir",
+            str(model_dir),
+        ],
+        cwd=tree,
+        check=True,
+        capture_output=True,
+    )
+    return model_dir
+
+
 @contextlib.contextmanager
 def worktree(revision: str) -> Iterator[Path]:
     """A temporary checkout of ``revision`` (``git worktree``), removed afterwards."""
@@ -162,7 +188,7 @@ def targets(args: argparse.Namespace, baseline_tree: Path | None) -> dict[str, T
         "rank": Target([python, "-m", "serving"], ROOT, env, "/ready"),
     }
     if baseline_tree is not None:
-        model_dir = args.baseline_model_dir or args.model_dir or ROOT / "models"
+        model_dir = args.baseline_model_dir or baseline_bundle(baseline_tree, args.data)
         baseline_env = {
             **env,
             "FEEDRANK_MODEL_DIR": str(model_dir.resolve()),
@@ -247,7 +273,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--baseline", default=None, help="a git revision to compare against")
     parser.add_argument(
-        "--baseline-model-dir", type=Path, default=None, help="its bundle (default: --model-dir)"
+        "--baseline-model-dir",
+        type=Path,
+        default=None,
+        help="its bundle (default: the deployed configuration, trained by the baseline's code)",
     )
     parser.add_argument(
         "--baseline-option",
