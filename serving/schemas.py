@@ -63,7 +63,9 @@ _DUPLICATE_KEY: Final = re.compile(
 
 STRICT: Final = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
 
-UserId = Annotated[str, Field(min_length=1, max_length=MAX_USER_ID_CHARS)]
+# at least one non-space character: HTTP strips a header value's surrounding whitespace, so an
+# id of spaces alone could not travel in X-User-Id
+UserId = Annotated[str, Field(min_length=1, max_length=MAX_USER_ID_CHARS, pattern=r"\S")]
 
 
 def _bounded_keys(value: Any) -> Any:
