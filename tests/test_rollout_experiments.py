@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from training import online, readout
 
@@ -25,9 +27,9 @@ def test_srm_flags_a_mismatch_and_passes_a_fair_split() -> None:
 
 
 def test_mde_matches_the_sizing_of_experiment_design() -> None:
-    from training.experiment_design import users_per_arm
+    from training.experiment_design import ONE_TRIAL, users_per_arm
 
-    n = users_per_arm(0.5125, 0.02, readout.ALPHA, readout.POWER)
+    n = users_per_arm(0.5125, 0.02, readout.ALPHA, readout.POWER, ONE_TRIAL)
     assert readout.mde(0.5125, n, n) == pytest.approx(0.5125 * 0.02, rel=1e-3)
 
 
@@ -107,3 +109,36 @@ def test_notebook_06_writes_its_metrics_and_figure(trained_artifacts: Any, tmp_p
     assert result["ab_to_interleaving_ratio"] > 1.2
     assert result["srm_example"]["p_value"] > 0.001
     assert (figures_dir / result["figures"]["power"]).stat().st_size > 10_000
+
+
+def test_one_binary_trial_per_user_is_the_two_proportion_formula() -> None:
+    from training.experiment_design import ONE_TRIAL, users_per_arm
+
+    p, lift = 0.5125, 0.01
+    z = stats.norm.ppf(1 - readout.ALPHA / 2) + stats.norm.ppf(readout.POWER)
+    expected = z**2 * 2 * p * (1 - p) / (p * lift) ** 2
+    # the power solver also counts the far tail's tiny rejection probability: at most one user
+    n = users_per_arm(p, lift, readout.ALPHA, readout.POWER, ONE_TRIAL)
+    assert math.ceil(expected) - 1 <= n <= math.ceil(expected)
+
+
+def test_user_variance_is_the_variance_of_the_pooled_rate_of_simulated_users() -> None:
+    """Users with negative-binomial impression counts and beta-distributed own rates: the
+    spread of the pooled engagement rate over replications is the delta-method variance."""
+    from training.experiment_design import Exposure, user_variance
+
+    exposure, p, users, replications = Exposure(mean=50.0, sd=50.0, icc=0.05), 0.5125, 1_000, 4_000
+    rng = np.random.default_rng(7)
+    dispersion = exposure.mean**2 / (exposure.sd**2 - exposure.mean)
+    impressions = rng.negative_binomial(
+        dispersion, dispersion / (dispersion + exposure.mean), (replications, users)
+    )
+    concentration = 1 / exposure.icc - 1  # a + b of the beta, so that its ICC is exposure.icc
+    rates = rng.beta(p * concentration, (1 - p) * concentration, (replications, users))
+    engaged = rng.binomial(impressions, rates)
+    pooled = engaged.sum(axis=1) / impressions.sum(axis=1)
+    # the sample variance of 4,000 draws is within about 2.2% (one SE) of the truth
+    assert pooled.var(ddof=1) == pytest.approx(user_variance(p, exposure) / users, rel=0.1)
+    assert user_variance(p, Exposure(mean=50.0, sd=50.0, icc=0.0)) == pytest.approx(
+        p * (1 - p) / 50
+    )

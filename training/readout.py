@@ -10,7 +10,7 @@
 2. Readout (with ``--engaged``): the engagement rate per arm, the challenger's lift with a
    95% interval, a two-proportion z-test, and the minimum detectable effect of this test's
    size at 80% power, the same statsmodels power analysis ``training.experiment_design`` uses
-   to size tests before they start.
+   to size tests before they start (here the user-level outcome is one binary trial per user).
 """
 
 from __future__ import annotations
@@ -87,9 +87,8 @@ def mde(base_rate: float, control: int, treatment: int) -> float:
     effect = NormalIndPower().solve_power(
         nobs1=control, alpha=ALPHA, power=POWER, ratio=treatment / control
     )
-    # invert Cohen's h: h = 2 asin(sqrt(p1)) - 2 asin(sqrt(p0))
-    lifted = np.sin(np.arcsin(np.sqrt(base_rate)) + float(effect) / 2.0) ** 2
-    return float(lifted - base_rate)
+    # the effect size is in standard deviations of the per-user outcome (engaged or not)
+    return float(effect) * float(np.sqrt(base_rate * (1.0 - base_rate)))
 
 
 def counts_from_metrics(url: str) -> tuple[int, int]:
