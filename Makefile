@@ -70,11 +70,11 @@ test: $(INSTALLED) $(KERNEL_SPEC) ## Run the test suite (unit, data contract, mo
 FAST := not heavy and not e2e and not fuzz and not soak and not faults and not spark
 
 # One BLAS/OpenMP thread per process: with one per core, a machine whose other core is busy
-# spins at every barrier (backward elimination on 6,000 rows: 8.7 s with them, 0.7 s without)
+# spins at every barrier
 ONE_THREAD := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 # Modules whose every test is outside FAST (their pytestmark; tests/docs/test_tiers.py checks it),
-# not even imported: schemathesis and jsonschema alone take ~5 s to import
+# not even imported: schemathesis and jsonschema are slow to import
 FAST_SKIPS := --ignore=tests/system/test_fuzz.py --ignore=tests/batch/test_spark.py
 
 .PHONY: test-fast

@@ -1,32 +1,31 @@
-"""POST /rank and the operational routes through FastAPI's TestClient: every status code."""
+"""POST /rank and the operational routes through FastAPI's TestClient: every status code.
+
+Property-based tests at the end: whatever valid slate comes in, the ranking is well formed and
+each post's score depends on that post alone; whatever bytes come in, the answer is never 5xx.
+The body contract (which JSON /rank accepts) is tests/serving/test_schemas.py.
+"""
 
 from __future__ import annotations
 
-import copy
+import itertools
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bundle.store import load_model
-from features.schema import INPUT_COLUMNS
+from features.schema import INPUT_COLUMNS, KNOWN_SUBREDDITS
 from serving.app import create_app
-from serving.errors import ErrorBody
-from serving.schemas import RankResponse, columns
+from serving.schemas import MAX_POST_ID, MAX_TITLE_CHARS, RankResponse, columns
 from serving.settings import Settings
-from tests.support.api import rank
+from tests.support.api import edited_post, error_of, metric, rank
 from tests.support.bundles import MODEL_VERSION
-
-
-def error_of(response: Any, status: int) -> ErrorBody:
-    """Asserts the status and the one error shape, and returns the parsed body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    return ErrorBody.model_validate(response.json())
-
 
 # --- 200 -------------------------------------------------------------------------------------
 
@@ -78,13 +77,13 @@ def test_ties_keep_input_order(api_client: TestClient, api_posts: list[dict[str,
 def test_unknown_subreddit_is_ranked_flagged_and_counted(
     api_client: TestClient, api_posts: list[dict[str, Any]]
 ) -> None:
-    before = _metric(api_client, "feedrank_unknown_subreddit_posts_total")
+    before = metric(api_client, "feedrank_unknown_subreddit_posts_total")
     posts = [{**api_posts[0], "subreddit": "r_never_seen"}, api_posts[1]]
     result = rank(api_client, posts)
     flags = {item["post_id"]: item["unknown_subreddit"] for item in result["ranked"]}
     assert flags == {posts[0]["post_id"]: True, posts[1]["post_id"]: False}
     assert "r_never_seen" in result["notes"][0]
-    assert _metric(api_client, "feedrank_unknown_subreddit_posts_total") == before + 1
+    assert metric(api_client, "feedrank_unknown_subreddit_posts_total") == before + 1
 
 
 def test_integers_are_accepted_for_float_fields(
@@ -108,123 +107,6 @@ def test_health_ready_model_metrics(api_client: TestClient) -> None:
     assert 'feedrank_http_requests_total{method="GET",route="/health",status="200"}' in text
     assert 'feedrank_http_request_duration_seconds_bucket{le="+Inf",route="/health"}' in text
     assert 'feedrank_rank_stage_seconds_sum{stage="featurise"}' in text
-
-
-# --- 422: valid JSON that breaks the contract --------------------------------------------------
-
-
-def _post(api_posts: list[dict[str, Any]], **changes: Any) -> dict[str, Any]:
-    post = copy.deepcopy(api_posts[0])
-    for key, value in changes.items():
-        if value is _DROP:
-            del post[key]
-        else:
-            post[key] = value
-    return post
-
-
-_DROP = object()
-
-FIELD_CASES = [
-    ("missing field", {"title": _DROP}, "title", "missing"),
-    ("string for int", {"score": "12"}, "score", "int_type"),
-    ("float for int", {"num_comments": 3.5}, "num_comments", "int_type"),
-    ("bool for int", {"author_karma": True}, "author_karma", "int_type"),
-    ("string for float", {"upvote_ratio": "0.9"}, "upvote_ratio", "float_type"),
-    ("null", {"post_age_hours": None}, "post_age_hours", "float_type"),
-    ("number for string", {"subreddit": 5}, "subreddit", "string_type"),
-    ("negative count", {"num_comments": -1}, "num_comments", "greater_than_equal"),
-    ("negative age", {"post_age_hours": -0.5}, "post_age_hours", "greater_than_equal"),
-    ("ratio above 1", {"upvote_ratio": 1.01}, "upvote_ratio", "less_than_equal"),
-    ("huge score", {"score": 10**12}, "score", "less_than_equal"),
-    ("beyond int64", {"post_id": 2**70}, "post_id", "less_than_equal"),
-    ("empty subreddit", {"subreddit": ""}, "subreddit", "string_too_short"),
-    ("long title", {"title": "x" * 301}, "title", "string_too_long"),
-    ("label sent", {"engaged": 1}, "engaged", "extra_forbidden"),
-    ("typo field", {"num_coments": 3}, "num_coments", "extra_forbidden"),
-    ("object for string", {"title": {"a": 1}}, "title", "string_type"),
-]
-
-
-@pytest.mark.parametrize(("case", "changes", "field", "kind"), FIELD_CASES)
-@pytest.mark.parametrize("wrapped", [True, False])
-def test_bad_field_is_422_naming_item_and_field(
-    api_client: TestClient,
-    api_posts: list[dict[str, Any]],
-    case: str,
-    changes: dict[str, Any],
-    field: str,
-    kind: str,
-    wrapped: bool,
-) -> None:
-    posts = [api_posts[1], _post(api_posts, **changes)]
-    body = {"posts": posts} if wrapped else posts
-    error = error_of(api_client.post("/rank", json=body), 422)
-    assert error.error == "validation_error"
-    detail = error.details[0]
-    assert (detail.item, detail.field, detail.type) == (1, field, kind), case
-    assert detail.loc == (["body", "posts", 1, field] if wrapped else ["body", 1, field])
-    assert f"[1].{field}" in error.message
-
-
-@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999"])
-def test_non_finite_numbers_are_422(
-    api_client: TestClient, api_posts: list[dict[str, Any]], literal: str
-) -> None:
-    text = json.dumps([_post(api_posts, post_age_hours=12345.5)]).replace("12345.5", literal)
-    response = api_client.post("/rank", content=text, headers={"content-type": "application/json"})
-    detail = error_of(response, 422).details[0]
-    assert (detail.item, detail.field, detail.type) == (0, "post_age_hours", "finite_number")
-
-
-@pytest.mark.parametrize(("count", "wrapped"), [(0, True), (0, False), (21, True), (50, False)])
-def test_list_size_outside_1_to_20_is_422(
-    api_client: TestClient, api_posts: list[dict[str, Any]], count: int, wrapped: bool
-) -> None:
-    posts = api_posts[:count]
-    error = error_of(api_client.post("/rank", json={"posts": posts} if wrapped else posts), 422)
-    assert error.details[0].message == f"expected 1 to 20 posts, got {count}"
-    assert error.details[0].item is None
-
-
-def test_duplicate_post_ids_are_422(
-    api_client: TestClient, api_posts: list[dict[str, Any]]
-) -> None:
-    posts = [api_posts[0], api_posts[1], {**api_posts[2], "post_id": api_posts[0]["post_id"]}]
-    detail = error_of(api_client.post("/rank", json={"posts": posts}), 422).details[0]
-    assert (detail.item, detail.field, detail.type) == (2, "post_id", "duplicate_post_id")
-    assert "item 0" in detail.message
-
-
-@pytest.mark.parametrize(
-    ("body", "kind"),
-    [
-        ({}, "missing"),
-        ({"posts": None}, "list_type"),
-        ({"posts": "x"}, "list_type"),
-        ({"items": []}, "missing"),
-        (None, "body_type"),
-        (42, "body_type"),
-        ("posts", "body_type"),
-        ([1, 2], "dict_type"),
-    ],
-)
-def test_wrong_top_level_shape_is_422(api_client: TestClient, body: Any, kind: str) -> None:
-    response = api_client.post(
-        "/rank", content=json.dumps(body), headers={"content-type": "application/json"}
-    )
-    error = error_of(response, 422)
-    assert error.details[0].type == kind
-
-
-def test_many_problems_are_all_reported(api_client: TestClient) -> None:
-    error = error_of(api_client.post("/rank", json=[{"post_id": 1}]), 422)
-    fields = {detail.field for detail in error.details}
-    assert fields == {
-        "title", "subreddit", "score", "num_comments", "upvote_ratio", "post_age_hours",
-        "author_karma",
-    }  # fmt: skip
-    assert error.message.startswith("7 problems in the request body")
 
 
 # --- 400 / 413 / 415: bodies that are not JSON at all ----------------------------------------
@@ -349,19 +231,14 @@ def test_openapi_documents_both_body_forms_and_the_error_body(api_client: TestCl
     assert "HTTPValidationError" not in components
 
 
-def _metric(client: TestClient, name: str) -> float:
-    for line in client.get("/metrics").text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"{name} not exposed")
-
-
 def test_served_scores_are_finite_probabilities(
     api_client: TestClient, api_posts: list[dict[str, Any]]
 ) -> None:
     extremes = [
-        _post(api_posts, post_id=1, score=0, num_comments=0, upvote_ratio=0.0, post_age_hours=0),
-        _post(
+        edited_post(
+            api_posts, post_id=1, score=0, num_comments=0, upvote_ratio=0.0, post_age_hours=0
+        ),
+        edited_post(
             api_posts,
             post_id=2,
             score=10**9,
@@ -383,3 +260,126 @@ def test_a_user_id_header_over_256_characters_is_422(
     response = api_client.post("/rank", json=api_posts[:2], headers={"X-User-Id": "u" * 257})
     detail = error_of(response, 422).details[0]
     assert (detail.loc, detail.type) == (["header", "X-User-Id"], "string_too_long")
+
+
+# --- properties ------------------------------------------------------------------------------
+
+
+PROPERTY_SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+JSON_HEADERS = {"content-type": "application/json"}
+WORDS = ("breaking", "new", "why", "how", "best", "thread", "update", "discussion", "free")
+
+titles = st.one_of(
+    st.lists(st.sampled_from(WORDS), min_size=0, max_size=8).map(" ".join),
+    st.text(st.characters(exclude_categories=("Cs",)), max_size=MAX_TITLE_CHARS),
+)
+subreddits = st.one_of(
+    st.sampled_from(KNOWN_SUBREDDITS),
+    st.text(st.characters(categories=("L", "N")), min_size=1, max_size=30),
+)
+
+
+def post_with_id(post_id: int) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {
+            "post_id": st.just(post_id),
+            "title": titles,
+            "subreddit": subreddits,
+            "score": st.integers(0, 10**9),
+            "num_comments": st.integers(0, 10**9),
+            "upvote_ratio": st.floats(0.0, 1.0),
+            "post_age_hours": st.floats(0.0, 1e6),
+            "author_karma": st.integers(0, 10**12),
+        }
+    )
+
+
+slates = st.lists(st.integers(0, MAX_POST_ID), min_size=1, max_size=20, unique=True).flatmap(
+    lambda ids: st.tuples(*(post_with_id(post_id) for post_id in ids)).map(list)
+)
+
+
+def ranked(client: TestClient, posts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    response = client.post("/rank", json={"posts": posts})
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["ranked"]
+    return items
+
+
+@PROPERTY_SETTINGS
+@given(posts=slates)
+def test_ranking_is_a_sorted_permutation_of_the_input(
+    api_client: TestClient, posts: list[dict[str, Any]]
+) -> None:
+    items = ranked(api_client, posts)
+    assert sorted(item["post_id"] for item in items) == sorted(p["post_id"] for p in posts)
+    assert [item["rank"] for item in items] == list(range(1, len(posts) + 1))
+    scores = [item["score"] for item in items]
+    assert all(0.0 <= score <= 1.0 for score in scores)
+    assert scores == sorted(scores, reverse=True)
+    position = {p["post_id"]: index for index, p in enumerate(posts)}
+    for first, second in itertools.pairwise(items):
+        if first["score"] == second["score"]:
+            assert position[first["post_id"]] < position[second["post_id"]]
+
+
+@PROPERTY_SETTINGS
+@given(posts=slates, data=st.data())
+def test_a_posts_score_does_not_depend_on_the_other_posts(
+    api_client: TestClient, posts: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    alone = {p["post_id"]: ranked(api_client, [p])[0]["score"] for p in posts[:3]}
+    shuffled = data.draw(st.permutations(posts))
+    together = {item["post_id"]: item["score"] for item in ranked(api_client, shuffled)}
+    for post_id, score in alone.items():
+        assert math.isclose(together[post_id], score, rel_tol=0.0, abs_tol=1e-12)
+
+
+@PROPERTY_SETTINGS
+@given(body=st.binary(max_size=2_000))
+def test_arbitrary_bytes_never_cause_a_server_error(api_client: TestClient, body: bytes) -> None:
+    response = api_client.post("/rank", content=body, headers=JSON_HEADERS)
+    assert response.status_code in (200, 400, 422)
+    assert set(response.json()) >= ({"ranked"} if response.status_code == 200 else {"error"})
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5)
+    ),
+    max_leaves=30,
+)
+
+
+@PROPERTY_SETTINGS
+@given(value=json_values)
+def test_arbitrary_json_gets_a_4xx_with_the_error_body(api_client: TestClient, value: Any) -> None:
+    response = api_client.post("/rank", content=json.dumps(value), headers=JSON_HEADERS)
+    assert response.status_code in (400, 422)
+    assert response.json()["status"] == response.status_code
+
+
+wrong_values = st.one_of(
+    st.none(), st.booleans(), st.text(max_size=5), st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)  # fmt: skip
+
+
+@PROPERTY_SETTINGS
+@given(posts=slates, data=st.data())
+def test_a_wrongly_typed_field_is_422_naming_its_item_and_field(
+    api_client: TestClient, posts: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    item = data.draw(st.integers(0, len(posts) - 1))
+    field = data.draw(st.sampled_from(sorted(posts[item])))
+    value = data.draw(
+        wrong_values.filter(lambda v: not isinstance(v, str) or field not in ("title", "subreddit"))
+    )
+    posts[item] = {**posts[item], field: value}
+    response = api_client.post("/rank", json={"posts": posts})
+    assert response.status_code == 422, response.text
+    detail = response.json()["details"][0]
+    assert (detail["item"], detail["field"]) == (item, field)

@@ -1,6 +1,6 @@
 """Champion/challenger in process: settings, assignment, shadow isolation, per-version metrics,
 drift. The real-server checks (two processes, workers, start-up refusal) are in
-``test_rollout_server.py``."""
+``tests/system/test_rollout_server.py``."""
 
 from __future__ import annotations
 

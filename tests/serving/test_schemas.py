@@ -1,4 +1,5 @@
-"""Duplicate keys in ``/rank`` bodies: ``parse_rank_body`` refuses exactly the bodies that repeat
+"""The /rank body contract (``serving.schemas``): valid JSON that breaks it is a 422 naming the
+item and field, through the app; and ``parse_rank_body`` refuses exactly the bodies that repeat
 a key, as the standard library's parser sees them.
 
 Bodies are written by hand so that they can repeat a key (plainly, with a space before the
@@ -13,10 +14,12 @@ from typing import Any
 
 import pytest
 from fastapi.exceptions import RequestValidationError
+from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from serving.schemas import parse_rank_body
+from tests.support.api import DROP, edited_post, error_of
 
 FIELDS = (
     "post_id", "title", "subreddit", "score", "num_comments", "upvote_ratio", "post_age_hours",
@@ -102,3 +105,108 @@ def test_a_repeated_key_is_refused_however_it_is_spelt(style: str) -> None:
         parse_rank_body(body)
     error = raised.value.errors()[0]
     assert (error["type"], error["input"]) == ("duplicate_key", "score")
+
+
+# --- 422: valid JSON that breaks the contract --------------------------------------------------
+
+
+FIELD_CASES = [
+    ("missing field", {"title": DROP}, "title", "missing"),
+    ("string for int", {"score": "12"}, "score", "int_type"),
+    ("float for int", {"num_comments": 3.5}, "num_comments", "int_type"),
+    ("bool for int", {"author_karma": True}, "author_karma", "int_type"),
+    ("string for float", {"upvote_ratio": "0.9"}, "upvote_ratio", "float_type"),
+    ("null", {"post_age_hours": None}, "post_age_hours", "float_type"),
+    ("number for string", {"subreddit": 5}, "subreddit", "string_type"),
+    ("negative count", {"num_comments": -1}, "num_comments", "greater_than_equal"),
+    ("negative age", {"post_age_hours": -0.5}, "post_age_hours", "greater_than_equal"),
+    ("ratio above 1", {"upvote_ratio": 1.01}, "upvote_ratio", "less_than_equal"),
+    ("huge score", {"score": 10**12}, "score", "less_than_equal"),
+    ("beyond int64", {"post_id": 2**70}, "post_id", "less_than_equal"),
+    ("empty subreddit", {"subreddit": ""}, "subreddit", "string_too_short"),
+    ("long title", {"title": "x" * 301}, "title", "string_too_long"),
+    ("label sent", {"engaged": 1}, "engaged", "extra_forbidden"),
+    ("typo field", {"num_coments": 3}, "num_coments", "extra_forbidden"),
+    ("object for string", {"title": {"a": 1}}, "title", "string_type"),
+]
+
+
+@pytest.mark.parametrize(("case", "changes", "field", "kind"), FIELD_CASES)
+@pytest.mark.parametrize("wrapped", [True, False])
+def test_bad_field_is_422_naming_item_and_field(
+    api_client: TestClient,
+    api_posts: list[dict[str, Any]],
+    case: str,
+    changes: dict[str, Any],
+    field: str,
+    kind: str,
+    wrapped: bool,
+) -> None:
+    posts = [api_posts[1], edited_post(api_posts, **changes)]
+    body = {"posts": posts} if wrapped else posts
+    error = error_of(api_client.post("/rank", json=body), 422)
+    assert error.error == "validation_error"
+    detail = error.details[0]
+    assert (detail.item, detail.field, detail.type) == (1, field, kind), case
+    assert detail.loc == (["body", "posts", 1, field] if wrapped else ["body", 1, field])
+    assert f"[1].{field}" in error.message
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_non_finite_numbers_are_422(
+    api_client: TestClient, api_posts: list[dict[str, Any]], literal: str
+) -> None:
+    text = json.dumps([edited_post(api_posts, post_age_hours=12345.5)]).replace("12345.5", literal)
+    response = api_client.post("/rank", content=text, headers={"content-type": "application/json"})
+    detail = error_of(response, 422).details[0]
+    assert (detail.item, detail.field, detail.type) == (0, "post_age_hours", "finite_number")
+
+
+@pytest.mark.parametrize(("count", "wrapped"), [(0, True), (0, False), (21, True), (50, False)])
+def test_list_size_outside_1_to_20_is_422(
+    api_client: TestClient, api_posts: list[dict[str, Any]], count: int, wrapped: bool
+) -> None:
+    posts = api_posts[:count]
+    error = error_of(api_client.post("/rank", json={"posts": posts} if wrapped else posts), 422)
+    assert error.details[0].message == f"expected 1 to 20 posts, got {count}"
+    assert error.details[0].item is None
+
+
+def test_duplicate_post_ids_are_422(
+    api_client: TestClient, api_posts: list[dict[str, Any]]
+) -> None:
+    posts = [api_posts[0], api_posts[1], {**api_posts[2], "post_id": api_posts[0]["post_id"]}]
+    detail = error_of(api_client.post("/rank", json={"posts": posts}), 422).details[0]
+    assert (detail.item, detail.field, detail.type) == (2, "post_id", "duplicate_post_id")
+    assert "item 0" in detail.message
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        ({}, "missing"),
+        ({"posts": None}, "list_type"),
+        ({"posts": "x"}, "list_type"),
+        ({"items": []}, "missing"),
+        (None, "body_type"),
+        (42, "body_type"),
+        ("posts", "body_type"),
+        ([1, 2], "dict_type"),
+    ],
+)
+def test_wrong_top_level_shape_is_422(api_client: TestClient, body: Any, kind: str) -> None:
+    response = api_client.post(
+        "/rank", content=json.dumps(body), headers={"content-type": "application/json"}
+    )
+    error = error_of(response, 422)
+    assert error.details[0].type == kind
+
+
+def test_many_problems_are_all_reported(api_client: TestClient) -> None:
+    error = error_of(api_client.post("/rank", json=[{"post_id": 1}]), 422)
+    fields = {detail.field for detail in error.details}
+    assert fields == {
+        "title", "subreddit", "score", "num_comments", "upvote_ratio", "post_age_hours",
+        "author_karma",
+    }  # fmt: skip
+    assert error.message.startswith("7 problems in the request body")

@@ -32,6 +32,7 @@ from bundle.store import (
 from serving.app import create_app
 from serving.rollout import ServedModel
 from serving.settings import Settings
+from tests.support.api import metric
 from tests.support.server import start_server
 
 pytestmark = pytest.mark.faults
@@ -272,13 +273,6 @@ def app_client(api_model_dir: Path) -> Any:
         yield client
 
 
-def _metric(client: TestClient, name: str) -> float:
-    for line in client.get("/metrics").text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"{name} not exposed")
-
-
 def test_model_that_raises_is_503_and_pulls_the_replica_out_of_rotation(
     app_client: TestClient,
     api_posts: list[dict[str, Any]],
@@ -301,7 +295,7 @@ def test_model_that_raises_is_503_and_pulls_the_replica_out_of_rotation(
     assert "secret" not in response.text
     assert response.headers["retry-after"] == "1"
     assert "secret internal detail" in caplog.text  # the traceback is in the log
-    assert _metric(app_client, "feedrank_model_errors_total") == 1
+    assert metric(app_client, "feedrank_model_errors_total") == 1
     assert 'feedrank_http_requests_total{method="POST",route="/rank",status="503"} 1' in (
         app_client.get("/metrics").text
     )

@@ -26,8 +26,8 @@ pytestmark = pytest.mark.e2e
 
 JSON = {"content-type": "application/json"}
 TEN_MB = 10 * 1024 * 1024
-# generous, so a loaded 2-core machine passes (one request took 2.6 s there): what this catches
-# is a parser blow-up, which costs tens of seconds or a dead server, not a slow scheduler
+# generous, so a loaded 2-core machine passes: what this catches is a parser blow-up, which
+# costs tens of seconds or a dead server, not a slow scheduler
 MAX_SECONDS = 10.0
 
 
