@@ -1,5 +1,6 @@
-"""The test tiers ``make test-fast`` selects: the modules it does not even import must hold no
-test it would select, or the fast tier would silently lose tests."""
+"""The test tiers ``make test-fast`` selects, defined once as FAST in the Makefile: the modules it
+does not even import must hold no test it would select, or the fast tier would silently lose
+tests."""
 
 from __future__ import annotations
 
@@ -38,3 +39,12 @@ def test_module_marks_reads_single_and_listed_marks() -> None:
     assert module_marks("import pytest\npytestmark = pytest.mark.spark\n") == {"spark"}
     assert module_marks("pytestmark = [pytest.mark.e2e, pytest.mark.fuzz]\n") == {"e2e", "fuzz"}
     assert module_marks("def test_x() -> None: ...\n") == set()
+
+
+def test_every_test_module_the_makefile_names_exists() -> None:
+    """A moved module would leave ``make edge``/``make fuzz`` running nothing, or ``make
+    test-fast`` ignoring a path that no longer exists and importing the module it meant to skip."""
+    named = re.findall(r"\btests/\S+?\.py\b", (ROOT / "Makefile").read_text())
+    assert named
+    missing = [path for path in named if not (ROOT / path).is_file()]
+    assert not missing, missing

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from serving.errors import ErrorBody
 from serving.settings import Settings
 from tests.support import ROOT
 from tests.support.edge import timed, trickle
-from tests.support.server import Server, free_port, start_server
+from tests.support.server import Server, serving_command, start_server
 
 pytestmark = pytest.mark.e2e
 FULL = os.environ.get("FEEDRANK_EDGE_FULL") == "1"
@@ -234,7 +234,7 @@ def test_an_unknown_key_flood_costs_a_few_valid_requests(
 # --- 5. SIGTERM with a trickling upload, in every run mode --------------------------------------
 
 
-def image_cmd(port: int) -> list[str]:
+def image_cmd(port: int, *options: str) -> list[str]:
     """The Dockerfile's CMD, on 127.0.0.1 and ``port`` instead of 0.0.0.0:8000."""
     text = (ROOT / "Dockerfile").read_text()
     found = re.search(r"^CMD (\[.*?\])\s*$", text.replace("\\\n", ""), re.M | re.S)
@@ -245,44 +245,28 @@ def image_cmd(port: int) -> list[str]:
     return [sys.executable, "-m", "serving", *shlex.split(swapped)]
 
 
-def launch(mode: str, model_dir: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """The server as ``mode`` runs it, and the pid that gets SIGTERM (python's, under make)."""
-    port = free_port()
-    commands = {
-        "python -m serving": [sys.executable, "-m", "serving", "--port", str(port)],
-        "image CMD": image_cmd(port),
-        # PY points make at this interpreter and -o keeps it from rebuilding any venv
-        "make serve": [
-            "make",
-            "-s",
-            "-o",
-            sys.executable,
-            f"PY={sys.executable}",
-            "serve",
-            f"PORT={port}",
-        ],
-    }
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            commands[mode],
-            cwd=ROOT,
-            env={**os.environ, "FEEDRANK_MODEL_DIR": str(model_dir)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    return process, port
+def make_serve(port: int, *options: str) -> list[str]:
+    """``make serve`` on ``port``: PY points make at this interpreter and -o keeps it from
+    rebuilding any venv."""
+    return ["make", "-s", "-o", sys.executable, f"PY={sys.executable}", "serve", f"PORT={port}"]
+
+
+COMMANDS: dict[str, Callable[..., list[str]]] = {
+    "python -m serving": serving_command,
+    "image CMD": image_cmd,
+    "make serve": make_serve,
+}
 
 
 @pytest.mark.parametrize("mode", ["python -m serving", "make serve", "image CMD"])
 def test_sigterm_with_a_trickling_upload_exits_within_the_bound(
     mode: str, api_model_dir: Path, tmp_path: Path
 ) -> None:
-    log_path = tmp_path / "server.log"
-    process, port = launch(mode, api_model_dir, log_path)
-    url = f"http://127.0.0.1:{port}"
+    launched = start_server(api_model_dir, tmp_path, command=COMMANDS[mode])
+    process, url = launched.process, launched.url
     stop = threading.Event()
     try:
-        Server(process, url, log_path).wait_ready()
+        launched.wait_ready()
         trickle(url, stop)
         time.sleep(1.5)  # the upload is in flight: headers in, body arriving a byte a second
         children = subprocess.run(
@@ -296,7 +280,7 @@ def test_sigterm_with_a_trickling_upload_exits_within_the_bound(
         if process.poll() is None:
             process.kill()
             process.wait()
-    log = log_path.read_text(errors="replace")
+    log = launched.log()
     assert status == 0, log
     assert seconds <= GRACEFUL_S + SLACK_S, (seconds, log)
     say(f"{mode}: SIGTERM with a trickling upload, exit {status} after {seconds:.1f} s")
