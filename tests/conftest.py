@@ -1,5 +1,6 @@
-"""Fixtures every test folder shares: the canonical dataset, models trained on it by the real
-training code, the app and a server around a fixture bundle, and one Spark session.
+"""Fixtures several test folders share: the canonical dataset, models trained on it by the real
+training code, the fixture bundles and their posts, and one Spark session. A folder's own
+fixtures are in its conftest.py.
 
 ``deployed_bundle`` fits the deployed configuration (logistic regression on the raw fields,
 decay fitted as in the full run) without selection: seconds. ``trained_artifacts`` runs the
@@ -10,7 +11,6 @@ rollout and batch tests serve come from ``tests.support.bundles.save_bundle``.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -30,10 +30,8 @@ from tests.support.bundles import (
     TrainedBundle,
     save_bundle,
 )
-from tests.support.server import Server, start_server
 
 if TYPE_CHECKING:
-    from fastapi.testclient import TestClient
     from pyspark.sql import SparkSession
 
     from serving.payloads import Post
@@ -99,45 +97,11 @@ def api_model_dir(canonical_csv: Path, tmp_path_factory: pytest.TempPathFactory)
 
 
 @pytest.fixture(scope="session")
-def lightgbm_model_dir(canonical_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A LightGBM bundle on every group: the other family training can deploy."""
-    from features.transform import ALL_GROUPS
-
-    out = tmp_path_factory.mktemp("lightgbm-model") / "models"
-    return save_bundle(canonical_csv, out, "lightgbm", ALL_GROUPS)
-
-
-@pytest.fixture(scope="session")
 def api_posts(canonical_csv: Path) -> list[Post]:
     """Canonical posts (label dropped) as JSON-ready dicts, held out from the fixture bundles."""
     from serving.payloads import load_posts
 
     return load_posts(canonical_csv)[TRAIN_ROWS:]
-
-
-@pytest.fixture(scope="session")
-def api_client(api_model_dir: Path) -> Iterator[TestClient]:
-    """The app with its lifespan run (model loaded), shared by the whole session."""
-    from fastapi.testclient import TestClient
-
-    from serving.app import create_app
-    from serving.settings import Settings
-
-    app = create_app(Settings(model_dir=api_model_dir, max_body_bytes=64 * 1024))
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
-
-
-@pytest.fixture(scope="session")
-def running_server(
-    api_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    """One ready ``python -m serving`` for the session (fuzzing, hostile cases, soak), stopped
-    at the end: it must exit 0."""
-    server = start_server(api_model_dir, tmp_path_factory.mktemp("server-log")).started()
-    yield server
-    status = server.terminate()
-    assert status == 0, server.log()
 
 
 @pytest.fixture(scope="session")
@@ -189,18 +153,3 @@ def spark() -> Iterator[SparkSession]:
         spark.conf.set(key, value)
     yield spark
     spark.stop()
-
-
-@pytest.fixture(scope="session")
-def path_without_java(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A PATH with every command of this one except ``java``: a machine without Java."""
-    commands = tmp_path_factory.mktemp("no-java-bin")
-    for directory in reversed(os.environ["PATH"].split(os.pathsep)):
-        if not os.path.isdir(directory):
-            continue
-        for entry in os.scandir(directory):
-            link = commands / entry.name
-            if entry.name != "java" and os.access(entry.path, os.X_OK):
-                link.unlink(missing_ok=True)  # earlier PATH entries win, as in a shell
-                link.symlink_to(entry.path)
-    return str(commands)
