@@ -93,7 +93,8 @@ def api_model_dir(canonical_csv: Path, tmp_path_factory: pytest.TempPathFactory)
     from features.transform import ALL_GROUPS
 
     out = tmp_path_factory.mktemp("api-model") / "models"
-    return save_bundle(canonical_csv, out, "logistic", ALL_GROUPS)
+    save_bundle(canonical_csv, out, "logistic", ALL_GROUPS)
+    return out
 
 
 @pytest.fixture(scope="session")
@@ -109,17 +110,18 @@ def rollout_models(canonical_csv: Path, tmp_path_factory: pytest.TempPathFactory
     """A champion and a challenger with drift references: a logistic regression and a LightGBM
     model on fewer groups, so their scores differ."""
     out = tmp_path_factory.mktemp("rollout-models")
-    champion = save_bundle(
+    champion, challenger = out / "champion", out / "challenger"
+    save_bundle(
         canonical_csv,
-        out / "champion",
+        champion,
         "logistic",
         ("raw", "decay", "subreddit"),
         version=CHAMPION,
         drift=True,
     )
-    challenger = save_bundle(
+    save_bundle(
         canonical_csv,
-        out / "challenger",
+        challenger,
         "lightgbm",
         ("raw", "interactions"),
         version=CHALLENGER,

@@ -25,14 +25,14 @@ from batch.local import score_file
 from batch.spark import score as spark_score
 from bundle.export import export_model
 from bundle.scoring import FAMILIES, Family, LightGBMModel, RankingModel
-from bundle.store import bundle_metadata, load_lean_model, load_model, save_model
+from bundle.store import load_lean_model, load_model, save_model
 from bundle.trees import TreeEnsemble
 from features.io import read_posts_csv
-from features.schema import ID_COLUMN, INPUT_COLUMNS, LABEL_COLUMN, take
+from features.schema import ID_COLUMN, INPUT_COLUMNS, LABEL_COLUMN
 from features.transform import ALL_GROUPS, Group
 from serving.payloads import load_posts
 from serving.schemas import columns
-from tests.support.bundles import fit_model
+from tests.support.bundles import save_bundle
 
 TOLERANCE = 1e-9
 TRAIN_ROWS = 3_000
@@ -54,12 +54,12 @@ def bundles(
     canonical_csv: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[tuple[Family, tuple[Group, ...]], tuple[RankingModel, Path]]]:
     """Each (family, groups) model fitted on the first rows and saved as a bundle."""
-    labelled = take(read_posts_csv(canonical_csv), np.arange(TRAIN_ROWS))
     out = {}
     for family, groups in CASES:
-        model, train = fit_model(labelled, family, groups)
         directory = tmp_path_factory.mktemp(f"{family}-{'+'.join(groups)}")
-        save_model(model, bundle_metadata(model, "parity", take(train, np.arange(5))), directory)
+        model = save_bundle(
+            canonical_csv, directory, family, groups, rows=TRAIN_ROWS, version="parity"
+        )
         out[family, groups] = (model, directory)
     yield out
 

@@ -19,7 +19,8 @@ from tests.support.bundles import save_bundle
 def lightgbm_model_dir(canonical_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A LightGBM bundle on every group: the other family training can deploy."""
     out = tmp_path_factory.mktemp("lightgbm-model") / "models"
-    return save_bundle(canonical_csv, out, "lightgbm", ALL_GROUPS)
+    save_bundle(canonical_csv, out, "lightgbm", ALL_GROUPS)
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -21,14 +21,12 @@ import numpy as np
 import pytest
 
 from bundle.scoring import FAMILIES, Family
-from bundle.store import bundle_metadata, save_model
-from features.io import read_posts_csv
-from features.schema import INPUT_COLUMNS, take
+from features.schema import INPUT_COLUMNS
 from features.transform import ALL_GROUPS
 from serving.payloads import load_posts
 from serving.schemas import columns
 from tests.support import ROOT
-from tests.support.bundles import fit_model
+from tests.support.bundles import save_bundle
 
 # a template's prelude (``str.format`` with ``blocked``): the packages it names cannot be imported
 REFUSE_IMPORTS = textwrap.dedent(
@@ -101,9 +99,7 @@ PROBE = REFUSE_IMPORTS + textwrap.dedent(
 def test_service_ranks_without_the_training_stack(
     family: Family, canonical_csv: Path, tmp_path: Path
 ) -> None:
-    posts = read_posts_csv(canonical_csv)
-    model, train = fit_model(take(posts, np.arange(2_000)), family, ALL_GROUPS)
-    save_model(model, bundle_metadata(model, "lean", take(train, np.arange(5))), tmp_path)
+    model = save_bundle(canonical_csv, tmp_path, family, ALL_GROUPS, rows=2_000, version="lean")
     records = load_posts(canonical_csv)[2_000:2_020]
     probe = PROBE.format(blocked=BLOCKED, model_dir=str(tmp_path), posts=json.dumps(records))
     result = subprocess.run(

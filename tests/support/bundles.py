@@ -1,8 +1,8 @@
 """The one factory for the model bundles fixtures serve: a real fit, saved as training saves it.
 
 ``save_bundle`` fits ``family`` on ``groups`` with the real feature and model code on the first
-``TRAIN_ROWS`` canonical rows, Platt-calibrates it, and writes it with ``save_model`` (with a
-drift reference when asked): the tests never depend on ``models/``.
+canonical rows (``TRAIN_ROWS`` unless told), Platt-calibrates it, and writes it with
+``save_model`` (with a drift reference when asked): the tests never depend on ``models/``.
 """
 
 from __future__ import annotations
@@ -94,15 +94,17 @@ def save_bundle(
     family: Family,
     groups: Sequence[Group],
     *,
+    rows: int = TRAIN_ROWS,
     version: str = MODEL_VERSION,
     drift: bool = False,
-) -> Path:
-    """A bundle of ``family`` on ``groups`` fitted on ``csv``'s first ``TRAIN_ROWS`` rows, saved
-    into ``directory`` like the training CLI saves one (with a drift reference if ``drift``)."""
-    model, posts = fit_model(take(read_posts_csv(csv), np.arange(TRAIN_ROWS)), family, groups)
+) -> RankingModel:
+    """``family`` on ``groups`` fitted on ``csv``'s first ``rows`` rows, saved into ``directory``
+    like the training CLI saves a bundle (with a drift reference if ``drift``); returns the model
+    so a test can compare what a loader makes of the bundle with it."""
+    model, posts = fit_model(take(read_posts_csv(csv), np.arange(rows)), family, groups)
     extra: dict[str, Any] = {"metrics": {"note": "test fixture"}}
     if drift:
         extra["drift"] = drift_reference.reference(posts, model.predict_proba(posts))
     metadata = bundle_metadata(model, version, take(posts, np.arange(5)), **extra)
     save_model(model, metadata, directory)
-    return directory
+    return model
