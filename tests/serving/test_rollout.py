@@ -1,5 +1,6 @@
-"""Champion/challenger in process: settings, assignment, shadow isolation, per-version metrics,
-drift. The real-server checks (two processes, workers, start-up refusal) are in
+"""Champion/challenger in process: assignment, rank agreement, shadow isolation, per-version
+metrics, drift in /metrics. Their settings are tests/serving/test_settings.py, the drift windows
+tests/bundle/test_drift.py; the real-server checks (two processes, workers, start-up refusal) are in
 ``tests/system/test_rollout_server.py``."""
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ import math
 import random
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,14 +17,11 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from scipy import stats
 
-from bundle import drift
-from features.io import read_posts_csv
-from features.schema import LABEL_COLUMN, take
 from serving.app import create_app
 from serving.payloads import Post
 from serving.rollout import in_treatment, kendall_tau
-from serving.settings import ConfigError, Settings, load_settings
-from tests.support.bundles import CHALLENGER, CHAMPION, TRAIN_ROWS, RolloutModels
+from serving.settings import Settings
+from tests.support.bundles import CHALLENGER, CHAMPION, RolloutModels
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -71,50 +68,6 @@ def _slates(posts: list[Post], n: int, seed: int) -> list[list[Post]]:
     return [rng.sample(posts, rng.randint(1, 20)) for _ in range(n)]
 
 
-# --- settings -------------------------------------------------------------------------------
-
-
-DIR, MODE, SHARE = (
-    "FEEDRANK_CHALLENGER_DIR",
-    "FEEDRANK_CHALLENGER_MODE",
-    "FEEDRANK_CHALLENGER_SHARE",
-)
-
-
-@pytest.mark.parametrize(
-    ("environ", "message"),
-    [
-        ({MODE: "shadow"}, "set together or not at all"),
-        ({SHARE: "0.5"}, "set together or not at all"),
-        ({DIR: "/c"}, "set together or not at all"),
-        ({DIR: "/c", MODE: "canary", SHARE: "1"}, "FEEDRANK_CHALLENGER_MODE='canary'"),
-        ({DIR: "/c", MODE: "ab", SHARE: "1.5"}, "FEEDRANK_CHALLENGER_SHARE='1.5'"),
-        ({DIR: "/c", MODE: "ab", SHARE: "half"}, "FEEDRANK_CHALLENGER_SHARE='half'"),
-        ({DIR: "/m", MODE: "ab", SHARE: "1"}, "is the champion's"),
-    ],
-)
-def test_bad_combinations_are_refused(
-    environ: dict[str, str], message: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for name, text in {**environ, "FEEDRANK_MODEL_DIR": "/m"}.items():
-        monkeypatch.setenv(name, text)
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(")) as error:
-        load_settings()
-    assert "\n" not in str(error.value)
-
-
-def test_settings_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert load_settings().challenger_dir is None
-    for name, text in {DIR: "/c", MODE: "ab", SHARE: "0.25", "FEEDRANK_MODEL_DIR": "/m"}.items():
-        monkeypatch.setenv(name, text)
-    settings = load_settings()
-    assert (settings.challenger_dir, settings.challenger_mode, settings.challenger_share) == (
-        Path("/c"),
-        "ab",
-        0.25,
-    )
-
-
 # --- assignment and rank agreement ------------------------------------------------------------
 
 
@@ -147,34 +100,6 @@ def test_kendall_tau_matches_scipy_with_ties() -> None:
 
 
 # --- drift ----------------------------------------------------------------------------------
-
-
-def test_psi_is_near_zero_on_training_data_and_large_when_shifted(canonical_csv: Path) -> None:
-    posts = read_posts_csv(canonical_csv)
-    posts.pop(LABEL_COLUMN)
-    fitted = take(posts, np.arange(TRAIN_ROWS))
-    scores = np.linspace(0.0, 1.0, TRAIN_ROWS)
-    reference = drift.reference(fitted, scores)
-    window = drift.DriftWindow(reference, 5_000)
-    fresh = take(posts, np.arange(TRAIN_ROWS, TRAIN_ROWS + 5_000))  # same distribution
-    window.add(fresh, np.random.default_rng(0).uniform(size=5_000))
-    same = window.psi()
-    assert set(same) == {
-        "score", "num_comments", "upvote_ratio", "post_age_hours", "author_karma",
-        "subreddit", "title", "predicted_score",
-    }  # fmt: skip
-    assert max(same.values()) < 0.02, same
-    shifted = {
-        **fresh,
-        "post_age_hours": fresh["post_age_hours"] * 5,
-        "subreddit": np.full(5_000, "brand_new", dtype=object),
-    }
-    window.add(shifted, np.random.default_rng(0).uniform(0.6, 1.0, size=5_000))
-    moved = window.psi()
-    for name in ("post_age_hours", "subreddit", "predicted_score"):
-        assert moved[name] > 0.25, (name, moved)
-    assert moved["upvote_ratio"] < 0.02
-    assert window.mean_score() == pytest.approx(0.8, abs=0.01)
 
 
 def test_drift_gauges_in_metrics(make_client: Any, training_posts: list[Post]) -> None:
