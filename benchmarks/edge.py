@@ -161,7 +161,7 @@ def rss_mib(url: str) -> float:
 
 
 def flood_body(posts: list[dict[str, Any]], keys_per_post: int = 1400) -> bytes:
-    """The issue's error flood: 20 posts, each with ``keys_per_post`` unknown keys (~230 KB)."""
+    """An error flood: 20 posts, each with ``keys_per_post`` unknown keys (~230 KB)."""
     flooded = [{**post, **{str(key): 0 for key in range(keys_per_post)}} for post in posts[:20]]
     return json.dumps({"posts": flooded}, separators=(",", ":")).encode()
 
