@@ -70,12 +70,12 @@ test: $(INSTALLED) $(KERNEL_SPEC) ## Run the test suite (unit, data contract, mo
 FAST := not heavy and not e2e and not fuzz and not soak and not faults and not spark
 
 # One BLAS/OpenMP thread per process: with one per core, a machine whose other core is busy
-# spins at every barrier (backward elimination on 6,000 rows: 8.7 s with them, 0.7 s without)
+# spins at every barrier
 ONE_THREAD := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-# Modules whose every test is outside FAST (their pytestmark; tests/test_tiers.py checks it),
-# not even imported: schemathesis and jsonschema alone take ~5 s to import
-FAST_SKIPS := --ignore=tests/test_reliability_fuzz.py --ignore=tests/test_batch_spark.py
+# Modules whose every test is outside FAST (their pytestmark; tests/docs/test_tiers.py checks it),
+# not even imported: schemathesis and jsonschema are slow to import
+FAST_SKIPS := --ignore=tests/system/test_fuzz.py --ignore=tests/batch/test_spark.py
 
 .PHONY: test-fast
 test-fast: $(PY) ## Unit, data-contract, behaviour and API tests: no full training, server processes or Spark
@@ -124,7 +124,7 @@ SOAK_SECONDS ?= 60
 .PHONY: fuzz
 fuzz: $(INSTALLED) ## Schemathesis on every operation, FUZZ_EXAMPLES (2000) each, fresh seed, real server
 	FEEDRANK_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FEEDRANK_FUZZ_RANDOM=1 \
-		$(PY) -m pytest tests/test_reliability_fuzz.py -m fuzz -s -q
+		$(PY) -m pytest tests/system/test_fuzz.py -m fuzz -s -q
 
 .PHONY: soak
 soak: $(INSTALLED) ## SOAK_SECONDS (60) at concurrency 32 against one local server of models/, then SIGTERM
@@ -135,8 +135,8 @@ faults: $(INSTALLED) ## Fault tests: broken artifacts, failing model, SIGTERM un
 	$(PY) -m pytest -m faults -s -q
 
 .PHONY: edge
-edge: $(PY) ## HTTP edge tests at full size: 600 stalled sockets, 8 x 64 MiB headers, 1,000 aborts
-	FEEDRANK_EDGE_FULL=1 $(PY) -m pytest tests/test_edge.py -s -q
+edge: $(PY) ## HTTP edge tests at full size: 600 stalled sockets, 8 x 64 MiB headers, 1,000 aborts (figures from a running server: python -m benchmarks.edge URL)
+	FEEDRANK_EDGE_FULL=1 $(PY) -m pytest tests/system/test_edge.py -s -q
 
 .PHONY: reliability
 reliability: fuzz soak faults ## fuzz + soak + faults at full size (the container: make docker-smoke)

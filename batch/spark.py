@@ -100,7 +100,7 @@ COLUMN_TYPES: Final[Mapping[str, DataType]] = {
 }
 
 # PySpark 4.3 warns that pandas 3 is not yet fully supported; the parts used here (string,
-# long, double and boolean columns through mapInPandas) are covered by tests/test_batch_spark.py
+# long, double and boolean columns through mapInPandas) are covered by tests/batch/test_spark.py
 warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
 
 # A local session is one machine running one job: no web UI (no one watches port 4040, and

@@ -3,7 +3,7 @@
 ``TreeEnsemble.from_booster`` flattens the trees ``Booster.predict(num_iteration=...)`` uses into
 one node table (JSON-ready with ``to_dict``); ``decision_function`` walks every (tree, row) pair
 at once. The service thereby scores LightGBM models without LightGBM, whose wheel brings SciPy
-and OpenMP; tests/test_parity.py bounds the difference to ``Booster.predict`` at 1e-9.
+and OpenMP; tests/bundle/test_parity.py bounds the difference to ``Booster.predict`` at 1e-9.
 """
 
 from __future__ import annotations

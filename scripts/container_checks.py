@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         ("not JSON", post(None, raw=b"{not json"), 400),
         ("not UTF-8", post(None, raw=b'[{"title": "\xff"}]'), 400),
         ("too large", post(None, raw=b" " * 1_000_000), 413),
-        # hostile input (tests/test_reliability_hostile.py has the full set)
+        # hostile input (tests/system/test_hostile.py has the full set)
         (
             "duplicate key",
             post(None, raw=json.dumps([post_fields(1)])[:-2].encode() + b', "score": 1}]'),

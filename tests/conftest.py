@@ -1,9 +1,12 @@
-"""Shared fixtures: the canonical dataset and models trained on it by the real training code.
+"""Fixtures several test folders share: the canonical dataset, models trained on it by the real
+training code, the fixture bundles and their posts, and one Spark session. A folder's own
+fixtures are in its conftest.py.
 
 ``deployed_bundle`` fits the deployed configuration (logistic regression on the raw fields,
 decay fitted as in the full run) without selection: seconds. ``trained_artifacts`` runs the
 whole training (decay sweep, ablations, selection, test table): minutes; every test that uses it
-is marked ``heavy`` here, so ``make test-fast`` can leave them out.
+is marked ``heavy`` here, so ``make test-fast`` can leave them out. The fixture bundles the API,
+rollout and batch tests serve come from ``tests.support.bundles.save_bundle``.
 """
 
 from __future__ import annotations
@@ -12,52 +15,37 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
+from tests.support.bundles import (
+    CHALLENGER,
+    CHAMPION,
+    TRAIN_ROWS,
+    RolloutModels,
+    TrainedArtifacts,
+    TrainedBundle,
+    save_bundle,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from serving.payloads import Post
+
 CANONICAL_CSV = ROOT / "data" / "posts.csv"
-
-
 HEAVY_FIXTURE = "trained_artifacts"
-
-
-@contextmanager
-def one_lightgbm_thread() -> Iterator[None]:
-    """LightGBM fits inside use one thread instead of training's two.
-
-    Two OpenMP threads on a 2-core machine whose other core is busy spin at every barrier: a
-    3,000-row fit that takes 0.1 s took 58 s that way. The fixtures' bundles only need to be
-    some fitted model, so their thread count changes nothing a test checks; the full run
-    (``trained_artifacts``) keeps training's own setting, which the reproducibility test needs.
-    """
-    from training.models import LIGHTGBM_PARAMS
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(LIGHTGBM_PARAMS, "num_threads", 1)
-        yield
+SMALL_PARTITION_BYTES = 64 * 1024  # the canonical CSV holds ~70 bytes per row
+SMALL_ARROW_BATCH = 700
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if HEAVY_FIXTURE in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.heavy)
-
-
-@dataclass(frozen=True)
-class TrainedBundle:
-    data_path: Path
-    model_dir: Path
-
-
-@dataclass(frozen=True)
-class TrainedArtifacts:
-    data_path: Path
-    model_dir: Path
-    metrics_dir: Path
 
 
 @pytest.fixture(scope="session")
@@ -96,3 +84,74 @@ def deployed_bundle(canonical_csv: Path, tmp_path_factory: pytest.TempPathFactor
     out = tmp_path_factory.mktemp("deployed")
     train_candidate(canonical_csv, out / "models", "logistic", ("raw",))
     return TrainedBundle(canonical_csv, out / "models")
+
+
+@pytest.fixture(scope="session")
+def api_model_dir(canonical_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The logistic bundle on every feature group that the API tests serve (so the request path
+    exercises text and subreddit features too)."""
+    from features.transform import ALL_GROUPS
+
+    out = tmp_path_factory.mktemp("api-model") / "models"
+    save_bundle(canonical_csv, out, "logistic", ALL_GROUPS)
+    return out
+
+
+@pytest.fixture(scope="session")
+def api_posts(canonical_csv: Path) -> list[Post]:
+    """Canonical posts (label dropped) as JSON-ready dicts, held out from the fixture bundles."""
+    from serving.payloads import load_posts
+
+    return load_posts(canonical_csv)[TRAIN_ROWS:]
+
+
+@pytest.fixture(scope="session")
+def rollout_models(canonical_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> RolloutModels:
+    """A champion and a challenger with drift references: a logistic regression and a LightGBM
+    model on fewer groups, so their scores differ."""
+    out = tmp_path_factory.mktemp("rollout-models")
+    champion, challenger = out / "champion", out / "challenger"
+    save_bundle(
+        canonical_csv,
+        champion,
+        "logistic",
+        ("raw", "decay", "subreddit"),
+        version=CHAMPION,
+        drift=True,
+    )
+    save_bundle(
+        canonical_csv,
+        challenger,
+        "lightgbm",
+        ("raw", "interactions"),
+        version=CHALLENGER,
+        drift=True,
+    )
+    return RolloutModels(champion, challenger)
+
+
+@pytest.fixture(scope="session")
+def training_posts(canonical_csv: Path) -> list[Post]:
+    """The rows both rollout models were fitted on (their drift reference), as request posts."""
+    from serving.payloads import load_posts
+
+    return load_posts(canonical_csv)[:TRAIN_ROWS]
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    """One local Spark session for the whole run (a JVM start costs seconds). Small files and
+    small batches force several partitions and several Arrow batches per partition, so the tests
+    exercise how faults and row numbers merge across them."""
+    from batch.spark import session
+
+    spark = session("local[2]")
+    for key, value in {
+        "spark.sql.shuffle.partitions": "2",
+        "spark.sql.files.maxPartitionBytes": str(SMALL_PARTITION_BYTES),
+        "spark.sql.files.openCostInBytes": str(SMALL_PARTITION_BYTES),
+        "spark.sql.execution.arrow.maxRecordsPerBatch": str(SMALL_ARROW_BATCH),
+    }.items():
+        spark.conf.set(key, value)
+    yield spark
+    spark.stop()

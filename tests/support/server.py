@@ -1,4 +1,5 @@
-"""The one way tests start the service: ``python -m serving`` (the image's command) in a process.
+"""The one way tests start the service: ``python -m serving`` (the image's command) in a process,
+or another command that ends in it (``make serve``, the image's CMD).
 
 ``start_server`` launches it on a free 127.0.0.1 port with the given ``FEEDRANK_*`` settings,
 ``Server.started`` waits for ``/ready`` (and stops the process if it never gets there), and
@@ -13,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -79,10 +81,21 @@ class Server:
             pytest.fail(f"server still running {timeout:.0f} s after SIGTERM: {self.log()}")
 
 
-def start_server(model_dir: Path, log_dir: Path, *options: str, **settings: str) -> Server:
-    """Starts ``python -m serving`` for ``model_dir`` on a free port; ``settings`` are
-    ``FEEDRANK_*`` variables without the prefix (``max_in_flight="4"``) or other variables
-    given in full (``PROMETHEUS_MULTIPROC_DIR``)."""
+def serving_command(port: int, *options: str) -> list[str]:
+    """``python -m serving`` on ``port`` with this interpreter."""
+    return [sys.executable, "-m", "serving", "--port", str(port), *options]
+
+
+def start_server(
+    model_dir: Path,
+    log_dir: Path,
+    *options: str,
+    command: Callable[[int], list[str]] = serving_command,
+    **settings: str,
+) -> Server:
+    """Starts ``command`` (by default ``python -m serving``, given ``options``) for
+    ``model_dir`` on a free port; ``settings`` are ``FEEDRANK_*`` variables without the prefix
+    (``max_in_flight="4"``) or other variables given in full (``PROMETHEUS_MULTIPROC_DIR``)."""
     port = free_port()
     log_path = log_dir / f"server-{port}.log"
     env = {**os.environ, "FEEDRANK_MODEL_DIR": str(model_dir)}
@@ -90,7 +103,7 @@ def start_server(model_dir: Path, log_dir: Path, *options: str, **settings: str)
         env[name if name.isupper() else f"FEEDRANK_{name.upper()}"] = value
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "serving", "--port", str(port), *options],
+            command(port, *options),
             cwd=ROOT,
             env=env,
             stdout=log,
