@@ -125,7 +125,7 @@ def check_graceful_stop(target: Target) -> tuple[bool, str]:
         stopped.returncode == 0
         and state.get("ExitCode") == 0
         and not state.get("OOMKilled")
-        and "Finished server process" in text
+        and "Granian shutdown completed" in text
     )
     return ok, f"docker stop took {took:.1f} s, exit code {state.get('ExitCode')}"
 
