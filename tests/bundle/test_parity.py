@@ -70,6 +70,8 @@ def _by_id(path: Path) -> pd.Series:
     return pd.Series(frame[SCORE_COLUMN].to_numpy(), index=ids).sort_index()
 
 
+# every row of data/posts.csv through three engines for twelve bundles: end to end, not a unit
+@pytest.mark.e2e
 @pytest.mark.parametrize(("family", "groups"), CASES, ids=[f"{f}-{'+'.join(g)}" for f, g in CASES])
 def test_training_service_and_batch_score_every_row_alike(
     family: Family,
