@@ -349,10 +349,12 @@ def _check_content_encoding(content_encoding: str | None) -> None:
 
 
 def _too_large(limit: int) -> ApiError:
+    """413; the rest of the body is never read, so the connection cannot carry another request."""
     return ApiError(
         413,
         "payload_too_large",
         f"request body exceeds {limit} bytes; send at most {MAX_POSTS} posts per request",
+        headers={"Connection": "close"},
     )
 
 

@@ -39,7 +39,7 @@ def test_real_server_ranks_and_rejects(server: Server, api_posts: list[dict[str,
         huge = client.post(
             "/rank", content=b" " * 300_000, headers={"content-type": "application/json"}
         )
-        assert huge.status_code == 413
+        assert (huge.status_code, huge.headers["connection"]) == (413, "close")
         metrics = client.get("/metrics").text
         assert 'feedrank_http_requests_total{method="POST",route="/rank",status="200"} 1' in metrics
 
