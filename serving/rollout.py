@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import random
 import time
 from dataclasses import dataclass
@@ -97,7 +96,7 @@ class ServedModel:
         table = columns(posts, INPUT_COLUMNS)
         try:
             scored = self.model.score(table)
-            if not all(map(math.isfinite, scored.probabilities.tolist())):
+            if not np.isfinite(scored.probabilities).all():
                 raise ValueError("model produced non-finite scores")
         except Exception as error:
             self.failing = True
