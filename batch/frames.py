@@ -3,23 +3,40 @@
 Input columns are echoed as they were read: CSV fields as strings (``0.785`` stays ``0.785``),
 Parquet columns with their own types. Two columns are appended: ``engagement_score`` (the
 calibrated P(engaged); the input's ``score`` is the post's vote score) and
-``unknown_subreddit``.
+``unknown_subreddit``. A Parquet output of a CSV input stores the schema's columns with the
+types the schema declares (``PARQUET_TYPES``), whichever engine writes it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
 import pandas as pd
+import pyarrow as pa
 
 from bundle.scoring import RankingModel
 from features.io import Faults, find_faults
-from features.schema import CATEGORY_COLUMN, SchemaError
+from features.schema import (
+    CATEGORY_COLUMN,
+    INTEGER_COLUMNS,
+    RAW_COLUMNS,
+    TEXT_COLUMN,
+    SchemaError,
+)
 
 SCORE_COLUMN: Final = "engagement_score"
 UNKNOWN_COLUMN: Final = "unknown_subreddit"
 PARQUET_SUFFIX: Final = ".parquet"
+# The schema's columns in a Parquet output of a CSV input: integers for the id, the counts and
+# the label, doubles for the other numbers (the ratio and the age)
+PARQUET_TYPES: Final[Mapping[str, pa.DataType]] = {
+    TEXT_COLUMN: pa.string(),
+    CATEGORY_COLUMN: pa.string(),
+    **{column: pa.float64() for column in RAW_COLUMNS},
+    **{column: pa.int64() for column in INTEGER_COLUMNS},
+}
 
 
 class EngineUnavailable(RuntimeError):
@@ -41,6 +58,44 @@ def score_piece(
     scored[SCORE_COLUMN] = model.predict_proba(posts)
     scored[UNKNOWN_COLUMN] = model.features.unknown_subreddits(posts[CATEGORY_COLUMN])
     return scored, faults
+
+
+def typed(table: pa.Table, source: str) -> pa.Table:
+    """``table`` (a CSV input's text, scored) with the schema's columns cast to
+    ``PARQUET_TYPES``: each decimal text to its nearest double, each whole number exactly.
+
+    Raises:
+        SchemaError: A whole-number column holds a value that is no whole number.
+    """
+    for index, name in enumerate(table.column_names):
+        if name not in PARQUET_TYPES:
+            continue
+        values, cast_to = table.column(index), PARQUET_TYPES[name]
+        try:
+            cast = values.cast(cast_to)
+        except pa.ArrowInvalid as error:
+            # validation passed every value as a finite number: only a whole-number column fails
+            # (on a fraction), and a column's cast fails on one of its values cast alone
+            bad = next(text for text in values.to_pylist() if not _casts(text, cast_to))
+            raise not_an_integer(source, bad) from error
+        table = table.set_column(index, name, cast)
+    return table.replace_schema_metadata()  # pandas' metadata describes the text columns
+
+
+def _casts(text: str | None, to: pa.DataType) -> bool:
+    try:
+        pa.scalar(text, pa.string()).cast(to)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def not_an_integer(source: str, text: str) -> SchemaError:
+    """The one-line error for a value no whole-number Parquet column can store."""
+    return SchemaError(
+        f"input file {source} holds {text!r} in one of {', '.join(INTEGER_COLUMNS)}: "
+        "a Parquet output stores them as integers"
+    )
 
 
 def is_parquet(location: str | Path) -> bool:

@@ -40,35 +40,30 @@ from pyspark import Accumulator, Broadcast, TaskContext
 from pyspark.errors import PySparkException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql.functions import col
+from pyspark.sql.pandas.types import from_arrow_type
 from pyspark.sql.types import (
     BooleanType,
     DataType,
     DoubleType,
-    LongType,
     StringType,
     StructField,
     StructType,
 )
 
 from batch.frames import (
+    PARQUET_TYPES,
     SCORE_COLUMN,
     UNKNOWN_COLUMN,
     EngineUnavailable,
     is_parquet,
+    not_an_integer,
     score_piece,
     staging_name,
 )
 from bundle.scoring import RankingModel
 from bundle.store import METADATA_FILE, MODEL_FILE, load_model
 from features.io import NO_ROWS, Faults, find_faults, require_columns
-from features.schema import (
-    CATEGORY_COLUMN,
-    ID_COLUMN,
-    LABEL_COLUMN,
-    RAW_COLUMNS,
-    TEXT_COLUMN,
-    SchemaError,
-)
+from features.schema import SchemaError
 
 DEFAULT_MASTER: Final = "local[*]"
 LOG_CONFIG: Final = Path(__file__).resolve().parent / "log4j2.properties"
@@ -79,7 +74,7 @@ MALFORMED: Final = re.compile(
     r"\[MALFORMED_CSV_RECORD\] (Malformed CSV record: .*?)(?: SQLSTATE|$)", re.M
 )
 # ANSI mode's error for a text that is no whole number, cast to an integer column
-NOT_AN_INTEGER: Final = re.compile(r"\[CAST_INVALID_INPUT\] The value ('.*?') of the type")
+NOT_AN_INTEGER: Final = re.compile(r"\[CAST_INVALID_INPUT\] The value '(.*?)' of the type")
 MAX_REASON_CHARS: Final = 300
 # RFC 4180 quoting both ways, and a CSV output's fields written as read (Spark's writer would
 # otherwise escape quotes with a backslash and trim white space)
@@ -89,14 +84,9 @@ CSV_ECHO: Final[Mapping[str, str]] = {
     "ignoreLeadingWhiteSpace": "false",
     "ignoreTrailingWhiteSpace": "false",
 }
-# The types of a Parquet output's schema columns, those serving.schemas declares for a post:
-# integers for the id and the counts, doubles for the ratio and the age
-INTEGER_COLUMNS: Final = (ID_COLUMN, "score", "num_comments", "author_karma", LABEL_COLUMN)
+# The types of a Parquet output's schema columns, as the local engine writes them
 COLUMN_TYPES: Final[Mapping[str, DataType]] = {
-    TEXT_COLUMN: StringType(),
-    CATEGORY_COLUMN: StringType(),
-    **{column: DoubleType() for column in RAW_COLUMNS},
-    **{column: LongType() for column in INTEGER_COLUMNS},
+    column: from_arrow_type(arrow_type) for column, arrow_type in PARQUET_TYPES.items()
 }
 
 # PySpark 4.3 warns that pandas 3 is not yet fully supported; the parts used here (string,
@@ -308,10 +298,7 @@ def _bad_input(source: str, message: str) -> SchemaError | None:
         return SchemaError(f"input file {source} is not a readable CSV: {reason}")
     fraction = NOT_AN_INTEGER.search(message)
     if fraction:
-        return SchemaError(
-            f"input file {source} holds {fraction.group(1)[:MAX_REASON_CHARS]} in one of "
-            f"{', '.join(INTEGER_COLUMNS)}: a Parquet output stores them as integers"
-        )
+        return not_an_integer(source, fraction.group(1)[:MAX_REASON_CHARS])
     return None
 
 
