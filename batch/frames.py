@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -20,7 +21,9 @@ from bundle.scoring import RankingModel
 from features.io import Faults, find_faults
 from features.schema import (
     CATEGORY_COLUMN,
+    INPUT_COLUMNS,
     INTEGER_COLUMNS,
+    LABEL_COLUMN,
     RAW_COLUMNS,
     TEXT_COLUMN,
     SchemaError,
@@ -51,13 +54,41 @@ def score_piece(
     Returns the piece with the two score columns appended, or ``None`` and the piece's faults
     when any of its rows breaks the schema (the caller merges faults across pieces).
     """
+    scores, faults = _scores(frame, model, first_row)
+    if scores is None:
+        return None, faults
+    scored = frame.copy()
+    for name, values in scores.items():
+        scored[name] = values
+    return scored, faults
+
+
+def score_batch(batch: pa.RecordBatch, model: RankingModel) -> pa.RecordBatch | None:
+    """``score_piece`` on an Arrow batch (a Spark partition's): only the schema's columns are
+    converted to check and score; every input column passes through as it arrived.
+
+    Returns ``None`` when any row breaks the schema (the caller re-validates the whole input).
+    """
+    present = [column for column in (*INPUT_COLUMNS, LABEL_COLUMN) if column in batch.schema.names]
+    scores, _ = _scores(batch.select(present).to_pandas(), model, first_row=1)
+    if scores is None:
+        return None
+    for name, values in scores.items():
+        batch = batch.append_column(name, pa.array(values))
+    return batch
+
+
+def _scores(
+    frame: pd.DataFrame, model: RankingModel, first_row: int
+) -> tuple[dict[str, np.ndarray] | None, Faults]:
+    """The two appended columns of ``frame``, or ``None`` and its faults."""
     posts, faults = find_faults(frame, first_row)
     if faults:
         return None, faults
-    scored = frame.copy()
-    scored[SCORE_COLUMN] = model.predict_proba(posts)
-    scored[UNKNOWN_COLUMN] = model.features.unknown_subreddits(posts[CATEGORY_COLUMN])
-    return scored, faults
+    return {
+        SCORE_COLUMN: model.predict_proba(posts),
+        UNKNOWN_COLUMN: model.features.unknown_subreddits(posts[CATEGORY_COLUMN]),
+    }, faults
 
 
 def typed(table: pa.Table, source: str) -> pa.Table:

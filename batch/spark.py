@@ -1,9 +1,11 @@
-"""The Spark engine: the same validation and scoring, run per partition with ``mapInPandas``.
+"""The Spark engine: the same validation and scoring, run per partition with ``mapInArrow``.
 
-The driver loads and verifies the bundle (checksum, self-check), then broadcasts its two files
-(a few KB); each Python worker rebuilds the directory once, verifies it again with the same
-``load_model`` and keeps the model for every partition it scores. Each Arrow batch goes through
-``batch.frames.score_piece``: the one ``features.transform`` and the bundle's model.
+The driver loads and verifies the bundle (checksums, self-check), then broadcasts its files (a
+few KB); each Python worker rebuilds the directory once, verifies it again with the same
+``load_lean_model`` (the exported model: NumPy only, nothing unpickled) and keeps the model for
+every partition it scores. Each Arrow batch goes through ``batch.frames.score_batch``: the one
+``features.transform`` and the bundle's model on the schema's columns, every other column passed
+through as Arrow data.
 
 A CSV input is read with an explicit schema, every column a string, named by its header (read
 through Hadoop's file system, no Spark job and no inference): validation sees the text the local
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import pandas as pd
+import pyarrow as pa
 from py4j.protocol import Py4JJavaError
 from pyspark import Accumulator, Broadcast, TaskContext
 from pyspark.errors import PySparkException
@@ -57,11 +60,11 @@ from batch.frames import (
     EngineUnavailable,
     is_parquet,
     not_an_integer,
-    score_piece,
+    score_batch,
     staging_name,
 )
 from bundle.scoring import RankingModel
-from bundle.store import METADATA_FILE, MODEL_FILE, load_model
+from bundle.store import METADATA_FILE, MODEL_FILE, SCORING_FILE, load_lean_model
 from features.io import NO_ROWS, Faults, find_faults, require_columns
 from features.schema import SchemaError
 
@@ -90,7 +93,7 @@ COLUMN_TYPES: Final[Mapping[str, DataType]] = {
 }
 
 # PySpark 4.3 warns that pandas 3 is not yet fully supported; the parts used here (string,
-# long, double and boolean columns through mapInPandas) are covered by tests/batch/test_spark.py
+# long, double and boolean columns from Arrow batches) are covered by tests/batch/test_spark.py
 warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
 
 # A local session is one machine running one job: no web UI (no one watches port 4040, and
@@ -170,7 +173,7 @@ def score(spark: SparkSession, source: str, target: str, model_dir: Path) -> Non
             then left as it was.
         ModelLoadError: The bundle fails verification on the driver.
     """
-    load_model(model_dir)  # fail on the driver, in one line, before any task starts
+    load_lean_model(model_dir)  # fail on the driver, in one line, before any task starts
     frame = read(spark, source)
     require_columns(frame.columns)
     bundle = spark.sparkContext.broadcast(_bundle_files(model_dir))
@@ -184,7 +187,7 @@ def score(spark: SparkSession, source: str, target: str, model_dir: Path) -> Non
         ]
     )
     scorer = partial(_score_batches, bundle=bundle, faults=faults, rows=rows)
-    scored = frame.mapInPandas(scorer, schema)
+    scored = frame.mapInArrow(scorer, schema)
     if is_parquet(target) and not is_parquet(source):
         scored = scored.select(*_typed(scored.columns))
     staging = staging_name(target)
@@ -243,15 +246,15 @@ def first_fault(frame: DataFrame) -> Faults:
 
 
 def _score_batches(
-    batches: Iterator[pd.DataFrame],
+    batches: Iterator[pa.RecordBatch],
     bundle: Broadcast[dict[str, bytes]],
     faults: Accumulator[int],
     rows: Accumulator[int],
-) -> Iterator[pd.DataFrame]:
+) -> Iterator[pa.RecordBatch]:
     model = _model(bundle.value)
     for batch in batches:
-        rows.add(len(batch))
-        scored, _ = score_piece(batch, model, first_row=1)
+        rows.add(batch.num_rows)
+        scored = score_batch(batch, model)
         if scored is None:
             faults.add(1)  # the driver re-validates; this partition's remaining rows are moot
             return
@@ -268,17 +271,18 @@ def _fault_summary(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
 
 
 def _bundle_files(model_dir: Path) -> dict[str, bytes]:
-    return {name: (model_dir / name).read_bytes() for name in (MODEL_FILE, METADATA_FILE)}
+    files = (MODEL_FILE, SCORING_FILE, METADATA_FILE)
+    return {name: (model_dir / name).read_bytes() for name in files}
 
 
 def _model(files: dict[str, bytes]) -> RankingModel:
     """The broadcast bundle, written to a private directory and verified once per worker."""
-    key = hashlib.sha256(files[MODEL_FILE]).hexdigest()
+    key = hashlib.sha256(files[SCORING_FILE]).hexdigest()
     if key not in _models:
         with tempfile.TemporaryDirectory(prefix="feedrank-bundle-") as directory:
             for name, content in files.items():
                 (Path(directory) / name).write_bytes(content)
-            _models[key] = load_model(Path(directory)).model
+            _models[key] = load_lean_model(Path(directory)).model
     return _models[key]
 
 
