@@ -28,6 +28,9 @@ RAW_COLUMNS: Final = (
 )
 INPUT_COLUMNS: Final = (ID_COLUMN, TEXT_COLUMN, CATEGORY_COLUMN, *RAW_COLUMNS)
 TRAINING_COLUMNS: Final = (*INPUT_COLUMNS, LABEL_COLUMN)
+# The whole numbers among them: a typed output (Parquet) stores these as 64-bit integers, the
+# other RAW_COLUMNS as doubles and the title and subreddit as text.
+INTEGER_COLUMNS: Final = (ID_COLUMN, "score", "num_comments", "author_karma", LABEL_COLUMN)
 
 # The generator's subreddits; anything else is "unknown" at serving time.
 KNOWN_SUBREDDITS: Final = (
