@@ -74,8 +74,10 @@ FAST := not heavy and not e2e and not fuzz and not soak and not faults and not s
 ONE_THREAD := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 # Modules whose every test is outside FAST (their pytestmark; tests/docs/test_tiers.py checks it),
-# not even imported: schemathesis and jsonschema are slow to import
-FAST_SKIPS := --ignore=tests/system/test_fuzz.py --ignore=tests/batch/test_spark.py
+# not even imported: schemathesis and jsonschema are slow to import. Nor is schemathesis's
+# pytest plugin loaded, which only the fuzz tests use.
+FAST_SKIPS := --ignore=tests/system/test_fuzz.py --ignore=tests/batch/test_spark.py \
+	-p no:schemathesis
 
 .PHONY: test-fast
 test-fast: $(PY) ## Unit, data-contract, behaviour and API tests: no full training, server processes or Spark
