@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command, fresh machine to finished report:
-#   venv + pinned train set -> data (validated) -> training -> notebooks (papermill) -> evaluation_report.md
+#   venv + pinned train set -> data (validated) -> feature store -> training -> notebooks (papermill) -> evaluation_report.md
 # Re-running is safe: every step rewrites its outputs from the same seeds.
 set -Eeuo pipefail
 
@@ -48,7 +48,8 @@ mkdir -p data
 "$PY" -m scripts.check_dataset data/posts.csv
 done_step
 
-step "3/6 training: python -m training.train (split, decay sweep, ablation, fit, calibrate, test)"
+step "3/6 features + training: the Feast store (offline Parquet, online SQLite), then python -m training.train (split, decay sweep, ablation, fit, calibrate, test)"
+"$PY" -m features.feature_store --csv data/posts.csv --config feature_repo/feature_store.yaml
 "$PY" -m training.train
 done_step
 

@@ -26,6 +26,8 @@ RAW_COLUMNS: Final = (
     "post_age_hours",
     "author_karma",
 )
+# the raw columns that count things: whole numbers in the data, the request and the feature store
+WHOLE_COLUMNS: Final = ("score", "num_comments", "author_karma")
 INPUT_COLUMNS: Final = (ID_COLUMN, TEXT_COLUMN, CATEGORY_COLUMN, *RAW_COLUMNS)
 TRAINING_COLUMNS: Final = (*INPUT_COLUMNS, LABEL_COLUMN)
 
