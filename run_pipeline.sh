@@ -50,7 +50,7 @@ done_step
 
 step "3/6 features + training: the Feast store (offline Parquet, online SQLite), then python -m training.train (split, decay sweep, ablation, fit, calibrate, test)"
 "$PY" -m features.feature_store --csv data/posts.csv --config feature_repo/feature_store.yaml
-"$PY" -m training.train
+"$PY" -m training.train --feature-store feature_repo/feature_store.yaml
 done_step
 
 step "4/6 notebooks: papermill, kernel '$KERNEL', ${CELL_TIMEOUT}s per cell"
