@@ -149,6 +149,7 @@ def create_app(settings: Settings) -> FastAPI:
             settings.store_timeout,
             lambda outcome, seconds: metrics.s.store_read.labels(outcome).observe(seconds),
         )
+        store.warm_up()
         app.state.rollout, app.state.store = rollout, store
         yield
         store.close()

@@ -147,6 +147,18 @@ class PostStore:
             return cls(None, problem, timeout, observe)
         return cls(store, "", timeout, observe)
 
+    def warm_up(self) -> None:
+        """Starts one read in the background: the first read sets up the store's client, which
+        takes longer than a request's deadline."""
+        if self.store is not None:
+            self._pool.submit(self._warm)
+
+    def _warm(self) -> None:
+        try:
+            self._online([PROBE_ID])
+        except Exception as error:  # a store not up yet: requests will say so
+            log.info("feature store not answering yet: %s: %s", type(error).__name__, error)
+
     def close(self) -> None:
         """Lets the process exit without waiting for reads nobody waits for any more."""
         self._pool.shutdown(wait=False, cancel_futures=True)
