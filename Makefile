@@ -110,6 +110,10 @@ redis: $(PY) ## Start redis-server on 127.0.0.1:REDIS_PORT and materialize the p
 	FEEDRANK_REDIS_ADDRESS=127.0.0.1:$(REDIS_PORT) $(PY) -m features.feature_store \
 		--config feature_repo/feature_store.redis.yaml
 
+.PHONY: store-bench
+store-bench: $(PY) ## /rank/ids store-read p50/p99 (20 ids) on SQLite and Redis (needs redis-server); writes reports/benchmarks/store_read.json
+	$(PY) -m benchmarks.store_read
+
 PERF_SECONDS ?= 5
 PERF_REPEATS ?= 3
 WORKERS ?= 1
