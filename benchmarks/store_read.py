@@ -5,9 +5,9 @@ and a ``redis-server`` started here and filled from ``data/posts.csv``), sends s
 ``/rank/ids`` requests of 20 random ids, and reads the ``store`` stage of each response's
 ``Server-Timing``: the read as the service times it, free of the client. ``/rank`` with the same
 posts gives the rest of the request beside it, and Feast's own feature server (``feast serve``)
-on the same store, timed by its client, what an out-of-process read would cost. The target is the README's feature-fetch
-deadline, which is also ``FEEDRANK_STORE_TIMEOUT``'s default; the servers here get a wider
-deadline, so a slow read is measured rather than cut off.
+on the same store, timed by its client, what an out-of-process read would cost. The target is
+the README's feature-fetch deadline, which is also ``FEEDRANK_STORE_TIMEOUT``'s default; the
+servers here get a wider deadline, so a slow read is measured rather than cut off.
 """
 
 from __future__ import annotations

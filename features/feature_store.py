@@ -16,14 +16,15 @@ serving image's registry); ``historical_posts`` is training's read.
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
 import numpy as np
 import pandas as pd
-from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
-from feast.types import Float64, Int64, PrimitiveFeastType, String
+import prometheus_client  # noqa: F401  (imported before Feast: see below)
 
 from features.io import posts_from_frame, read_posts_csv
 from features.schema import (
@@ -35,6 +36,26 @@ from features.schema import (
     TEXT_COLUMN,
     WHOLE_COLUMNS,
 )
+
+# Importing Feast imports feast.metrics, which prepares the process for Feast's own feature
+# server: it creates a temp dir and points PROMETHEUS_MULTIPROC_DIR at it, the variable that puts
+# prometheus_client (and the service's settings) in multiprocess mode. Here Feast is a library:
+# prometheus_client is already imported, so its mode follows the environment as given; Feast is
+# shown an existing directory, so it creates none (a read-only container has nowhere to); and the
+# two variables are put back as they were.
+_PROMETHEUS_VARIABLES: Final = ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_MULTIPROCESS_DIR")
+_given = {name: os.environ.get(name) for name in _PROMETHEUS_VARIABLES}
+os.environ.setdefault("PROMETHEUS_MULTIPROCESS_DIR", tempfile.gettempdir())
+try:
+    import feast.metrics  # noqa: F401
+    from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
+    from feast.types import Float64, Int64, PrimitiveFeastType, String
+finally:
+    for _name, _value in _given.items():
+        if _value is None:
+            os.environ.pop(_name, None)
+        else:
+            os.environ[_name] = _value
 
 REPO: Final = Path("feature_repo")
 DEFAULT_CONFIG: Final = REPO / "feature_store.yaml"

@@ -19,10 +19,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Final, NoReturn, NotRequired
+from typing import TYPE_CHECKING, Annotated, Any, Final, NoReturn, NotRequired
 
 from fastapi.exceptions import RequestValidationError
-from feast import FeatureStore
 from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
@@ -39,6 +38,9 @@ from serving.schemas import (
     json_value,
 )
 from serving.settings import MAX_POSTS
+
+if TYPE_CHECKING:  # Feast itself is imported by features.feature_store, which says why
+    from feast import FeatureStore
 
 # reads in flight at once; more wait for a slot within their deadline
 STORE_READS: Final = 8

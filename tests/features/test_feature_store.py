@@ -3,13 +3,16 @@ frame the CSV gives, column for column, and the event timestamps follow their st
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pytest
-from feast import FeatureStore
 
 from features.feature_store import (
     DEFAULT_CONFIG,
@@ -21,6 +24,9 @@ from features.feature_store import (
 )
 from features.io import read_posts_csv
 from tests.support import ROOT
+
+if TYPE_CHECKING:  # Feast itself is imported by features.feature_store, which says why
+    from feast import FeatureStore
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +55,23 @@ def test_event_timestamps_are_the_snapshot_less_each_posts_age(store: FeatureSto
     expected = (pd.Timestamp(SNAPSHOT) - age).dt.floor("s")
     assert (source[TIMESTAMP_COLUMN] == expected).all()
     assert (source[TIMESTAMP_COLUMN] <= pd.Timestamp(SNAPSHOT)).all()
+
+
+def test_importing_feast_leaves_prometheus_as_the_environment_sets_it(tmp_path: Path) -> None:
+    """feast.metrics would switch prometheus_client, and the service's metrics, to multiprocess
+    mode in a temp dir of its own; the import in features.feature_store keeps it out."""
+    probe = (
+        "import os, features.feature_store, prometheus_client.values as values; "
+        "print(os.environ.get('PROMETHEUS_MULTIPROC_DIR'), values.ValueClass.__name__)"
+    )
+    env = {name: value for name, value in os.environ.items() if not name.startswith("PROMETHEUS_")}
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={**env, "TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.split() == ["None", "MutexValue"]
+    assert not list(tmp_path.iterdir())
