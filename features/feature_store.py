@@ -29,10 +29,11 @@ import prometheus_client  # noqa: F401  (imported before Feast: see below)
 from features.io import posts_from_frame, read_posts_csv
 from features.schema import (
     CATEGORY_COLUMN,
+    FEATURE_STORE_CONFIG,
     ID_COLUMN,
     INPUT_COLUMNS,
     LABEL_COLUMN,
-    RAW_COLUMNS,
+    POST_FIELDS,
     TEXT_COLUMN,
     WHOLE_COLUMNS,
 )
@@ -57,12 +58,10 @@ finally:
         else:
             os.environ[_name] = _value
 
-REPO: Final = Path("feature_repo")
-DEFAULT_CONFIG: Final = REPO / "feature_store.yaml"
+DEFAULT_CONFIG: Final = FEATURE_STORE_CONFIG
 DEFAULT_CSV: Final = Path("data/posts.csv")
 SNAPSHOT: Final = datetime(2026, 1, 1, tzinfo=UTC)
 TIMESTAMP_COLUMN: Final = "event_timestamp"
-FEATURE_COLUMNS: Final = (TEXT_COLUMN, CATEGORY_COLUMN, *RAW_COLUMNS)
 ROW_COLUMN: Final = "row"
 
 
@@ -81,10 +80,10 @@ POST_FEATURES: Final = FeatureView(
     entities=[POST],
     # a snapshot's values never expire: a timedelta of 0 is Feast's "no time limit"
     ttl=timedelta(0),
-    schema=[Field(name=column, dtype=_dtype(column)) for column in FEATURE_COLUMNS],
+    schema=[Field(name=column, dtype=_dtype(column)) for column in POST_FIELDS],
     source=SOURCE,
 )
-FEATURE_REFS: Final = tuple(f"{POST_FEATURES.name}:{column}" for column in FEATURE_COLUMNS)
+FEATURE_REFS: Final = tuple(f"{POST_FEATURES.name}:{column}" for column in POST_FIELDS)
 
 
 def open_store(config: Path = DEFAULT_CONFIG) -> FeatureStore:

@@ -9,6 +9,7 @@ module imports NumPy only, so the serving image needs no pandas; CSV reading is 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Final
 
 import numpy as np
@@ -28,8 +29,12 @@ RAW_COLUMNS: Final = (
 )
 # the raw columns that count things: whole numbers in the data, the request and the feature store
 WHOLE_COLUMNS: Final = ("score", "num_comments", "author_karma")
-INPUT_COLUMNS: Final = (ID_COLUMN, TEXT_COLUMN, CATEGORY_COLUMN, *RAW_COLUMNS)
+# what a post carries besides its id: the fields the feature store keeps per post
+POST_FIELDS: Final = (TEXT_COLUMN, CATEGORY_COLUMN, *RAW_COLUMNS)
+INPUT_COLUMNS: Final = (ID_COLUMN, *POST_FIELDS)
 TRAINING_COLUMNS: Final = (*INPUT_COLUMNS, LABEL_COLUMN)
+# the Feast repository's default config (features/feature_store.py defines what it holds)
+FEATURE_STORE_CONFIG: Final = Path("feature_repo/feature_store.yaml")
 
 # The generator's subreddits; anything else is "unknown" at serving time.
 KNOWN_SUBREDDITS: Final = (

@@ -26,8 +26,7 @@ from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationE
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
-from features.feature_store import FEATURE_COLUMNS, FEATURE_REFS, POST_FEATURES, open_store
-from features.schema import ID_COLUMN
+from features.schema import ID_COLUMN, POST_FIELDS
 from serving.errors import ERROR_RESPONSES, RETRY_AFTER, ApiError, ErrorBody, ErrorDetail
 from serving.schemas import (
     MAX_POST_ID,
@@ -39,7 +38,7 @@ from serving.schemas import (
 )
 from serving.settings import MAX_POSTS
 
-if TYPE_CHECKING:  # Feast itself is imported by features.feature_store, which says why
+if TYPE_CHECKING:
     from feast import FeatureStore
 
 # reads in flight at once; more wait for a slot within their deadline
@@ -125,8 +124,10 @@ class PostStore:
         problem: str,
         timeout: float,
         observe: Callable[[str, float], None],
+        refs: list[str],
     ) -> None:
         self.store = store
+        self.refs = refs
         self.problem = problem
         self.timeout = timeout
         self.observe = observe
@@ -139,6 +140,11 @@ class PostStore:
         """The store ``config`` describes with its registry loaded; one that cannot be opened
         is kept as the reason /rank/ids answers 503 (``/rank`` serves either way)."""
         try:
+            # Feast is imported here, in the worker, after python -m serving has checked the
+            # settings: importing it creates metrics in PROMETHEUS_MULTIPROC_DIR, which must be
+            # a directory by then (features.feature_store keeps the rest of the import inert)
+            from features.feature_store import FEATURE_REFS, POST_FEATURES, open_store
+
             store = open_store(config)
             store.get_feature_view(POST_FEATURES.name)
         except Exception as error:  # any failure of the store's own start-up
@@ -146,8 +152,8 @@ class PostStore:
             log.warning(
                 "%s; /rank/ids answers 503 until it is fixed and the service restarted", problem
             )
-            return cls(None, problem, timeout, observe)
-        return cls(store, "", timeout, observe)
+            return cls(None, problem, timeout, observe, [])
+        return cls(store, "", timeout, observe, list(FEATURE_REFS))
 
     def warm_up(self) -> None:
         """Starts one read in the background: the first read sets up the store's client, which
@@ -175,13 +181,13 @@ class PostStore:
         start = time.perf_counter()
         columns = await self._read(ids, start)
         seconds = time.perf_counter() - start
-        titles = columns[FEATURE_COLUMNS[0]]
+        titles = columns[POST_FIELDS[0]]
         missing = [index for index, title in enumerate(titles) if title is None]
         self.observe("unknown" if missing else "ok", seconds)
         if missing:
             raise _unknown(ids, missing)
         posts: list[PostIn] = [
-            {ID_COLUMN: post_id, **{c: columns[c][row] for c in FEATURE_COLUMNS}}  # type: ignore[typeddict-item]
+            {ID_COLUMN: post_id, **{c: columns[c][row] for c in POST_FIELDS}}  # type: ignore[typeddict-item]
             for row, post_id in enumerate(ids)
         ]
         return posts, seconds
@@ -217,9 +223,7 @@ class PostStore:
     def _online(self, ids: list[int]) -> dict[str, list[Any]]:
         assert self.store is not None
         rows = [{ID_COLUMN: post_id} for post_id in ids]
-        return self.store.get_online_features(
-            features=list(FEATURE_REFS), entity_rows=rows
-        ).to_dict()
+        return self.store.get_online_features(features=self.refs, entity_rows=rows).to_dict()
 
     def _finished(self, read: asyncio.Future[Any]) -> None:
         self._slots.release()

@@ -16,7 +16,7 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator, mode
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bundle.store import DEFAULT_MODEL_DIR
-from features.feature_store import DEFAULT_CONFIG
+from features.schema import FEATURE_STORE_CONFIG
 
 ENV_PREFIX: Final = "FEEDRANK_"
 MAX_POSTS: Final = 20
@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     max_in_flight: Annotated[int, Field(ge=1)] = 512
     shutdown_timeout: Annotated[int, Field(ge=1, le=1800)] = 8
     challenger_dir: Path | None = None
-    feature_store: Path = DEFAULT_CONFIG
+    feature_store: Path = FEATURE_STORE_CONFIG
     # the README's latency budget gives the feature fetch 10 ms
     store_timeout: Annotated[float, Field(gt=0, le=60)] = 0.010
     challenger_mode: ChallengerMode | None = None
