@@ -74,8 +74,10 @@ FAST := not heavy and not e2e and not fuzz and not soak and not faults and not s
 ONE_THREAD := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 # Modules whose every test is outside FAST (their pytestmark; tests/docs/test_tiers.py checks it),
-# not even imported: schemathesis and jsonschema are slow to import
-FAST_SKIPS := --ignore=tests/system/test_fuzz.py --ignore=tests/batch/test_spark.py
+# not even imported: schemathesis and jsonschema are slow to import. Nor is schemathesis's
+# pytest plugin loaded, which only the fuzz tests use.
+FAST_SKIPS := --ignore=tests/system/test_fuzz.py --ignore=tests/batch/test_spark.py \
+	-p no:schemathesis
 
 .PHONY: test-fast
 test-fast: $(PY) ## Unit, data-contract, behaviour and API tests: no full training, server processes or Spark
@@ -142,16 +144,19 @@ fuzz: $(INSTALLED) ## Schemathesis on every operation, FUZZ_EXAMPLES (2000) each
 		$(PY) -m pytest tests/system/test_fuzz.py -m fuzz -s -q
 
 .PHONY: soak
-soak: $(INSTALLED) ## SOAK_SECONDS (60) at concurrency 32 against one local server of models/, then SIGTERM
-	SOAK_SECONDS=$(SOAK_SECONDS) bash scripts/soak.sh
+soak: $(INSTALLED) ## SOAK_SECONDS (60) at concurrency 32 against one local server of models/, then SIGTERM; reports/benchmarks/soak.json, rendered into reports/performance.md
+	SOAK_SECONDS=$(SOAK_SECONDS) SOAK_JSON=reports/benchmarks/soak.json bash scripts/soak.sh
+	$(PY) -m benchmarks.report
 
 .PHONY: faults
 faults: $(INSTALLED) ## Fault tests: broken artifacts, failing model, SIGTERM under load, killed pipeline
 	$(PY) -m pytest -m faults -s -q
 
 .PHONY: edge
-edge: $(PY) ## HTTP edge tests at full size: 600 stalled sockets, 8 x 64 MiB headers, 1,000 aborts (figures from a running server: python -m benchmarks.edge URL)
+edge: $(PY) ## HTTP edge tests at full size (600 stalled sockets, 8 x 64 MiB headers, 1,000 aborts), then the probes against models/: reports/benchmarks/edge.json, rendered into reports/performance.md
 	FEEDRANK_EDGE_FULL=1 $(PY) -m pytest tests/system/test_edge.py -s -q
+	$(PY) -m benchmarks.edge --json reports/benchmarks/edge.json
+	$(PY) -m benchmarks.report
 
 .PHONY: reliability
 reliability: fuzz soak faults ## fuzz + soak + faults at full size (the container: make docker-smoke)

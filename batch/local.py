@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.dataset as pa_dataset
 import pyarrow.parquet as pq
 
-from batch.frames import is_parquet, score_piece, staging_name
+from batch.frames import is_parquet, score_piece, staging_name, typed
 from bundle.scoring import RankingModel
 from bundle.store import fsync_path
 from features.io import NO_ROWS, Faults, require_columns
@@ -58,11 +58,14 @@ def read_chunks(source: Path, rows: int) -> Iterator[pd.DataFrame]:
 
 
 class _Staged:
-    """Appends scored chunks to the hidden staging file, as CSV or as Parquet row groups."""
+    """Appends scored chunks to the hidden staging file, as CSV or as Parquet row groups (a CSV
+    input's text cast to the schema's types)."""
 
-    def __init__(self, target: Path, stack: ExitStack) -> None:
+    def __init__(self, source: Path, target: Path, stack: ExitStack) -> None:
         self.path = Path(staging_name(str(target)))
+        self.source = source
         self.parquet = is_parquet(target)
+        self.cast = self.parquet and not is_parquet(source)
         self.stack = stack
         self.handle: Any = stack.enter_context(
             self.path.open("wb")
@@ -76,11 +79,15 @@ class _Staged:
             scored.to_csv(self.handle, index=False, header=self.handle.tell() == 0)
             return
         if self.writer is None:
-            table = pa.Table.from_pandas(scored, preserve_index=False)
+            table = self._table(scored)
             self.writer = self.stack.enter_context(pq.ParquetWriter(self.handle, table.schema))
         else:
-            table = pa.Table.from_pandas(scored, schema=self.writer.schema, preserve_index=False)
+            table = self._table(scored).cast(self.writer.schema)
         self.writer.write_table(table)
+
+    def _table(self, scored: pd.DataFrame) -> pa.Table:
+        table = pa.Table.from_pandas(scored, preserve_index=False)
+        return typed(table, str(self.source)) if self.cast else table
 
 
 def score_file(source: Path, target: Path, model: RankingModel, chunk_rows: int) -> int:
@@ -93,7 +100,7 @@ def score_file(source: Path, target: Path, model: RankingModel, chunk_rows: int)
     rows, faults = 0, Faults()
     try:
         with ExitStack() as stack:
-            staged = _Staged(target, stack)
+            staged = _Staged(source, target, stack)
             for chunk in read_chunks(source, chunk_rows):
                 if chunk.empty:
                     continue

@@ -1,9 +1,11 @@
-"""The Spark engine: the same validation and scoring, run per partition with ``mapInPandas``.
+"""The Spark engine: the same validation and scoring, run per partition with ``mapInArrow``.
 
-The driver loads and verifies the bundle (checksum, self-check), then broadcasts its two files
-(a few KB); each Python worker rebuilds the directory once, verifies it again with the same
-``load_model`` and keeps the model for every partition it scores. Each Arrow batch goes through
-``batch.frames.score_piece``: the one ``features.transform`` and the bundle's model.
+The driver loads and verifies the bundle (checksums, self-check), then broadcasts its files (a
+few KB); each Python worker rebuilds the directory once, verifies it again with the same
+``load_lean_model`` (the exported model: NumPy only, nothing unpickled) and keeps the model for
+every partition it scores. Each Arrow batch goes through ``batch.frames.score_batch``: the one
+``features.transform`` and the bundle's model on the schema's columns, every other column passed
+through as Arrow data.
 
 A CSV input is read with an explicit schema, every column a string, named by its header (read
 through Hadoop's file system, no Spark job and no inference): validation sees the text the local
@@ -35,40 +37,36 @@ from pathlib import Path
 from typing import Any, Final
 
 import pandas as pd
+import pyarrow as pa
 from py4j.protocol import Py4JJavaError
 from pyspark import Accumulator, Broadcast, TaskContext
 from pyspark.errors import PySparkException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql.functions import col
+from pyspark.sql.pandas.types import from_arrow_type
 from pyspark.sql.types import (
     BooleanType,
     DataType,
     DoubleType,
-    LongType,
     StringType,
     StructField,
     StructType,
 )
 
 from batch.frames import (
+    PARQUET_TYPES,
     SCORE_COLUMN,
     UNKNOWN_COLUMN,
     EngineUnavailable,
     is_parquet,
-    score_piece,
+    not_an_integer,
+    score_batch,
     staging_name,
 )
 from bundle.scoring import RankingModel
-from bundle.store import METADATA_FILE, MODEL_FILE, load_model
+from bundle.store import METADATA_FILE, MODEL_FILE, SCORING_FILE, load_lean_model
 from features.io import NO_ROWS, Faults, find_faults, require_columns
-from features.schema import (
-    CATEGORY_COLUMN,
-    ID_COLUMN,
-    LABEL_COLUMN,
-    RAW_COLUMNS,
-    TEXT_COLUMN,
-    SchemaError,
-)
+from features.schema import SchemaError
 
 DEFAULT_MASTER: Final = "local[*]"
 LOG_CONFIG: Final = Path(__file__).resolve().parent / "log4j2.properties"
@@ -79,7 +77,7 @@ MALFORMED: Final = re.compile(
     r"\[MALFORMED_CSV_RECORD\] (Malformed CSV record: .*?)(?: SQLSTATE|$)", re.M
 )
 # ANSI mode's error for a text that is no whole number, cast to an integer column
-NOT_AN_INTEGER: Final = re.compile(r"\[CAST_INVALID_INPUT\] The value ('.*?') of the type")
+NOT_AN_INTEGER: Final = re.compile(r"\[CAST_INVALID_INPUT\] The value '(.*?)' of the type")
 MAX_REASON_CHARS: Final = 300
 # RFC 4180 quoting both ways, and a CSV output's fields written as read (Spark's writer would
 # otherwise escape quotes with a backslash and trim white space)
@@ -89,18 +87,13 @@ CSV_ECHO: Final[Mapping[str, str]] = {
     "ignoreLeadingWhiteSpace": "false",
     "ignoreTrailingWhiteSpace": "false",
 }
-# The types of a Parquet output's schema columns, those serving.schemas declares for a post:
-# integers for the id and the counts, doubles for the ratio and the age
-INTEGER_COLUMNS: Final = (ID_COLUMN, "score", "num_comments", "author_karma", LABEL_COLUMN)
+# The types of a Parquet output's schema columns, as the local engine writes them
 COLUMN_TYPES: Final[Mapping[str, DataType]] = {
-    TEXT_COLUMN: StringType(),
-    CATEGORY_COLUMN: StringType(),
-    **{column: DoubleType() for column in RAW_COLUMNS},
-    **{column: LongType() for column in INTEGER_COLUMNS},
+    column: from_arrow_type(arrow_type) for column, arrow_type in PARQUET_TYPES.items()
 }
 
 # PySpark 4.3 warns that pandas 3 is not yet fully supported; the parts used here (string,
-# long, double and boolean columns through mapInPandas) are covered by tests/batch/test_spark.py
+# long, double and boolean columns from Arrow batches) are covered by tests/batch/test_spark.py
 warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
 
 # A local session is one machine running one job: no web UI (no one watches port 4040, and
@@ -180,7 +173,7 @@ def score(spark: SparkSession, source: str, target: str, model_dir: Path) -> Non
             then left as it was.
         ModelLoadError: The bundle fails verification on the driver.
     """
-    load_model(model_dir)  # fail on the driver, in one line, before any task starts
+    load_lean_model(model_dir)  # fail on the driver, in one line, before any task starts
     frame = read(spark, source)
     require_columns(frame.columns)
     bundle = spark.sparkContext.broadcast(_bundle_files(model_dir))
@@ -194,7 +187,7 @@ def score(spark: SparkSession, source: str, target: str, model_dir: Path) -> Non
         ]
     )
     scorer = partial(_score_batches, bundle=bundle, faults=faults, rows=rows)
-    scored = frame.mapInPandas(scorer, schema)
+    scored = frame.mapInArrow(scorer, schema)
     if is_parquet(target) and not is_parquet(source):
         scored = scored.select(*_typed(scored.columns))
     staging = staging_name(target)
@@ -253,15 +246,15 @@ def first_fault(frame: DataFrame) -> Faults:
 
 
 def _score_batches(
-    batches: Iterator[pd.DataFrame],
+    batches: Iterator[pa.RecordBatch],
     bundle: Broadcast[dict[str, bytes]],
     faults: Accumulator[int],
     rows: Accumulator[int],
-) -> Iterator[pd.DataFrame]:
+) -> Iterator[pa.RecordBatch]:
     model = _model(bundle.value)
     for batch in batches:
-        rows.add(len(batch))
-        scored, _ = score_piece(batch, model, first_row=1)
+        rows.add(batch.num_rows)
+        scored = score_batch(batch, model)
         if scored is None:
             faults.add(1)  # the driver re-validates; this partition's remaining rows are moot
             return
@@ -278,17 +271,18 @@ def _fault_summary(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
 
 
 def _bundle_files(model_dir: Path) -> dict[str, bytes]:
-    return {name: (model_dir / name).read_bytes() for name in (MODEL_FILE, METADATA_FILE)}
+    files = (MODEL_FILE, SCORING_FILE, METADATA_FILE)
+    return {name: (model_dir / name).read_bytes() for name in files}
 
 
 def _model(files: dict[str, bytes]) -> RankingModel:
     """The broadcast bundle, written to a private directory and verified once per worker."""
-    key = hashlib.sha256(files[MODEL_FILE]).hexdigest()
+    key = hashlib.sha256(files[SCORING_FILE]).hexdigest()
     if key not in _models:
         with tempfile.TemporaryDirectory(prefix="feedrank-bundle-") as directory:
             for name, content in files.items():
                 (Path(directory) / name).write_bytes(content)
-            _models[key] = load_model(Path(directory)).model
+            _models[key] = load_lean_model(Path(directory)).model
     return _models[key]
 
 
@@ -308,10 +302,7 @@ def _bad_input(source: str, message: str) -> SchemaError | None:
         return SchemaError(f"input file {source} is not a readable CSV: {reason}")
     fraction = NOT_AN_INTEGER.search(message)
     if fraction:
-        return SchemaError(
-            f"input file {source} holds {fraction.group(1)[:MAX_REASON_CHARS]} in one of "
-            f"{', '.join(INTEGER_COLUMNS)}: a Parquet output stores them as integers"
-        )
+        return not_an_integer(source, fraction.group(1)[:MAX_REASON_CHARS])
     return None
 
 

@@ -1,7 +1,8 @@
 """``python -m benchmarks.report``: reports/performance.md from the committed benchmark JSON.
 
 Reads ``reports/benchmarks/perf.json`` (``make perf``) and, where present, the container runs
-(``container-c*.json``, ``make docker-smoke`` and ``make benchmark``), draws throughput and p99
+(``container-c*.json``, ``make docker-smoke`` and ``make benchmark``), the soak (``soak.json``,
+``make soak``) and the edge probes (``edge.json``, ``make edge``), draws throughput and p99
 latency against concurrency into ``reports/figures/performance.png``, and renders
 ``benchmarks/templates/performance.md.j2``. Every figure the serving docs quote is in this
 report, and each comes from one of those files.
@@ -57,6 +58,12 @@ def plot(perf: dict[str, Any], path: Path) -> None:
     plt.close(figure)
 
 
+def optional(path: Path) -> dict[str, Any] | None:
+    """A benchmark's JSON, or None where that benchmark has not been run."""
+    loaded: dict[str, Any] | None = json.loads(path.read_text()) if path.is_file() else None
+    return loaded
+
+
 def render(benchmarks: Path = BENCHMARKS, output: Path = OUTPUT, figure: Path = FIGURE) -> str:
     perf = json.loads((benchmarks / "perf.json").read_text())
     containers = [
@@ -75,6 +82,8 @@ def render(benchmarks: Path = BENCHMARKS, output: Path = OUTPUT, figure: Path = 
         perf=perf,
         labels=LABELS,
         containers=containers,
+        soak=optional(benchmarks / "soak.json"),
+        edge=optional(benchmarks / "edge.json"),
         figure=figure.relative_to(output.parent).as_posix(),
     )
     output.write_text(text)

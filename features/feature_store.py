@@ -32,10 +32,10 @@ from features.schema import (
     FEATURE_STORE_CONFIG,
     ID_COLUMN,
     INPUT_COLUMNS,
+    INTEGER_COLUMNS,
     LABEL_COLUMN,
     POST_FIELDS,
     TEXT_COLUMN,
-    WHOLE_COLUMNS,
 )
 
 # Importing Feast imports feast.metrics, which prepares the process for Feast's own feature
@@ -68,7 +68,7 @@ ROW_COLUMN: Final = "row"
 def _dtype(column: str) -> PrimitiveFeastType:
     if column in (TEXT_COLUMN, CATEGORY_COLUMN):
         return String
-    return Int64 if column in WHOLE_COLUMNS else Float64
+    return Int64 if column in INTEGER_COLUMNS else Float64
 
 
 POST: Final = Entity(name="post", join_keys=[ID_COLUMN], value_type=ValueType.INT64)
@@ -100,8 +100,7 @@ def offline_frame(csv: Path) -> pd.DataFrame:
     the event timestamp."""
     posts = read_posts_csv(csv)
     frame = pd.DataFrame(posts)
-    for column in WHOLE_COLUMNS:
-        frame[column] = frame[column].astype(np.int64)
+    frame = frame.astype({column: np.int64 for column in INTEGER_COLUMNS if column in frame})
     age = pd.to_timedelta(frame["post_age_hours"], unit="h")
     frame[TIMESTAMP_COLUMN] = (pd.Timestamp(SNAPSHOT) - age).dt.floor("s")
     return frame

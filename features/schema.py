@@ -27,12 +27,13 @@ RAW_COLUMNS: Final = (
     "post_age_hours",
     "author_karma",
 )
-# the raw columns that count things: whole numbers in the data, the request and the feature store
-WHOLE_COLUMNS: Final = ("score", "num_comments", "author_karma")
 # what a post carries besides its id: the fields the feature store keeps per post
 POST_FIELDS: Final = (TEXT_COLUMN, CATEGORY_COLUMN, *RAW_COLUMNS)
 INPUT_COLUMNS: Final = (ID_COLUMN, *POST_FIELDS)
 TRAINING_COLUMNS: Final = (*INPUT_COLUMNS, LABEL_COLUMN)
+# The whole numbers among them: a typed output (Parquet) stores these as 64-bit integers, the
+# other RAW_COLUMNS as doubles and the title and subreddit as text.
+INTEGER_COLUMNS: Final = (ID_COLUMN, "score", "num_comments", "author_karma", LABEL_COLUMN)
 # the Feast repository's default config (features/feature_store.py defines what it holds)
 FEATURE_STORE_CONFIG: Final = Path("feature_repo/feature_store.yaml")
 

@@ -22,7 +22,7 @@ import functools
 import sys
 from typing import Any, Final
 
-from granian.constants import HTTPModes, Interfaces
+from granian.constants import HTTPModes, Interfaces, RuntimeModes
 from granian.http import HTTP1Settings
 from granian.server import MPServer
 
@@ -54,6 +54,9 @@ def server(settings: Settings, access_log: bool = False) -> MPServer:
         port=settings.port,
         interface=Interfaces.ASGI,
         workers=settings.workers,
+        # one single-threaded Rust runtime per worker: the I/O stays on one thread, which
+        # Granian recommends when there are few processes
+        runtime_mode=RuntimeModes.st,
         http=HTTPModes.http1,
         websockets=False,
         backpressure=settings.max_in_flight + UNLIMITED_RESERVE,

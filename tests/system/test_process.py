@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 from tests.support import ROOT
+from tests.support.markdown import report_with
 from tests.support.server import Server, start_server
 
 pytestmark = pytest.mark.e2e
@@ -164,7 +165,8 @@ def test_sigterm_lets_in_flight_requests_finish_then_exits_0(
 def test_soak_has_no_errors_and_flat_memory(
     running_server: Server, canonical_csv: Path, tmp_path: Path
 ) -> None:
-    """``benchmark.py --duration`` against one process: zero errors, RSS growth bounded."""
+    """``benchmark.py --duration`` (what ``make soak`` runs) against one process: zero errors,
+    RSS growth bounded, and its record renders into the performance report."""
     report_path = tmp_path / "soak.json"
     result = subprocess.run(
         [
@@ -203,3 +205,5 @@ def test_soak_has_no_errors_and_flat_memory(
     assert report["rss_growth_mib"] is not None and report["rss_growth_mib"] <= 16
     assert report["open_fds_end"] <= report["open_fds_start"] + SOAK_CONCURRENCY
     assert running_server.process.poll() is None
+    rendered = report_with(tmp_path, "soak.json", report)  # as make soak renders it
+    assert f"| requests | {report['requests']:,}," in rendered

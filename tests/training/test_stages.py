@@ -26,7 +26,7 @@ from training.selection import (
     cv_score,
 )
 
-ROWS = 6_000
+ROWS = 3_000
 SEED = 0
 
 
