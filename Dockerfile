@@ -37,12 +37,14 @@ COPY bundle/ bundle/
 COPY training/ training/
 COPY scripts/check_dataset.py scripts/container_train.py scripts/
 COPY reports/metrics/training.json reports/metrics/
+COPY feature_repo/ feature_repo/
 # generate, validate (schema, row count: a truncated CSV stops the build here), refit the
-# recorded configuration
+# recorded configuration; register the feature definitions (the online store is not the image's)
 RUN mkdir -p data \
     && python generate_dataset.py \
     && python -m scripts.check_dataset data/posts.csv \
-    && python -m scripts.container_train --model-dir models
+    && python -m scripts.container_train --model-dir models \
+    && python -m features.feature_store --register-only
 
 # ---------------------------------------------------------------------------------- serve --
 FROM ${PYTHON_IMAGE} AS serve
@@ -71,7 +73,10 @@ RUN python -m pip install -r requirements/serve.txt
 COPY features/ features/
 COPY bundle/ bundle/
 COPY serving/ serving/
+COPY feature_repo/ feature_repo/
 COPY --from=train /build/models/ models/
+# /rank/ids: the feature definitions; the online store is given at `docker run` (README)
+COPY --from=train /build/data/feast/registry.db data/feast/
 RUN python -m compileall -q features bundle serving
 
 # Non-root, and nothing needs writing at run time (bytecode is compiled above, no temp files):

@@ -101,6 +101,21 @@ benchmark: $(CLIENT) ## Benchmark a running server or container (URL=..., CONCUR
 batch-bench: $(INSTALLED) ## Both batch engines on 1,000,000 rows (canonical rows, new ids): wall time, rows/s, peak RSS
 	$(PY) -m batch.bench
 
+REDIS_PORT ?= 6379
+
+# Debian's redis-server (apt-get install redis-server), in the background, its data in data/redis
+.PHONY: redis
+redis: $(PY) ## Start redis-server on 127.0.0.1:REDIS_PORT and materialize the posts into it (after the pipeline)
+	mkdir -p data/redis
+	redis-server --port $(REDIS_PORT) --bind 127.0.0.1 --daemonize yes --dir data/redis \
+		--logfile redis.log --pidfile $(CURDIR)/data/redis/redis.pid
+	FEEDRANK_REDIS_ADDRESS=127.0.0.1:$(REDIS_PORT) $(PY) -m features.feature_store \
+		--config feature_repo/feature_store.redis.yaml
+
+.PHONY: store-bench
+store-bench: $(PY) ## /rank/ids store-read p50/p99 (20 ids) on SQLite and Redis (needs redis-server); writes reports/benchmarks/store_read.json
+	$(PY) -m benchmarks.store_read
+
 PERF_SECONDS ?= 5
 PERF_REPEATS ?= 3
 WORKERS ?= 1

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command, fresh machine to finished report:
-#   venv + pinned train set -> data (validated) -> training -> notebooks (papermill) -> evaluation_report.md
+#   venv + pinned train set -> data (validated) -> feature store -> training -> notebooks (papermill) -> evaluation_report.md
 # Re-running is safe: every step rewrites its outputs from the same seeds.
 set -Eeuo pipefail
 
@@ -48,8 +48,9 @@ mkdir -p data
 "$PY" -m scripts.check_dataset data/posts.csv
 done_step
 
-step "3/6 training: python -m training.train (split, decay sweep, ablation, fit, calibrate, test)"
-"$PY" -m training.train
+step "3/6 features + training: the Feast store (offline Parquet, online SQLite), then python -m training.train (split, decay sweep, ablation, fit, calibrate, test)"
+"$PY" -m features.feature_store --csv data/posts.csv --config feature_repo/feature_store.yaml
+"$PY" -m training.train --feature-store feature_repo/feature_store.yaml
 done_step
 
 step "4/6 notebooks: papermill, kernel '$KERNEL', ${CELL_TIMEOUT}s per cell"

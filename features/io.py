@@ -176,7 +176,10 @@ def posts_from_frame(frame: pd.DataFrame, first_row: int = 1) -> dict[str, np.nd
 def read_posts_csv(path: Path) -> dict[str, np.ndarray]:
     """Reads and validates a posts CSV; see ``posts_from_frame``."""
     try:
-        frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        # round_trip: each decimal becomes its nearest double, as JSON parsers give serving
+        frame = pd.read_csv(
+            path, keep_default_na=False, na_values=[""], float_precision="round_trip"
+        )
     except pd.errors.EmptyDataError as error:
         raise SchemaError(f"{path} is empty") from error
     except (pd.errors.ParserError, UnicodeDecodeError) as error:

@@ -9,6 +9,7 @@ module imports NumPy only, so the serving image needs no pandas; CSV reading is 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Final
 
 import numpy as np
@@ -26,11 +27,15 @@ RAW_COLUMNS: Final = (
     "post_age_hours",
     "author_karma",
 )
-INPUT_COLUMNS: Final = (ID_COLUMN, TEXT_COLUMN, CATEGORY_COLUMN, *RAW_COLUMNS)
+# what a post carries besides its id: the fields the feature store keeps per post
+POST_FIELDS: Final = (TEXT_COLUMN, CATEGORY_COLUMN, *RAW_COLUMNS)
+INPUT_COLUMNS: Final = (ID_COLUMN, *POST_FIELDS)
 TRAINING_COLUMNS: Final = (*INPUT_COLUMNS, LABEL_COLUMN)
 # The whole numbers among them: a typed output (Parquet) stores these as 64-bit integers, the
 # other RAW_COLUMNS as doubles and the title and subreddit as text.
 INTEGER_COLUMNS: Final = (ID_COLUMN, "score", "num_comments", "author_karma", LABEL_COLUMN)
+# the Feast repository's default config (features/feature_store.py defines what it holds)
+FEATURE_STORE_CONFIG: Final = Path("feature_repo/feature_store.yaml")
 
 # The generator's subreddits; anything else is "unknown" at serving time.
 KNOWN_SUBREDDITS: Final = (

@@ -35,6 +35,12 @@ from serving.errors import (
     install_error_handlers,
     not_ready,
 )
+from serving.feature_store import (
+    RANK_IDS_BODY,
+    RANK_IDS_RESPONSES,
+    PostStore,
+    parse_ids_body,
+)
 from serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from serving.metrics import Metrics, RankOutcome, StageTimings
 from serving.rollout import ModelFailure, Rollout
@@ -44,6 +50,7 @@ from serving.schemas import (
     USER_ID_PARAMETER,
     HealthResponse,
     ModelInfo,
+    PostIn,
     RankBody,
     RankResponse,
     ReadyResponse,
@@ -54,6 +61,7 @@ from serving.settings import MAX_POSTS, Settings
 
 JSON: Final = "application/json"
 RANK_PATH: Final = "/rank"
+RANK_IDS_PATH: Final = "/rank/ids"
 # liveness and scraping stay answerable when /rank is saturated: an orchestrator that cannot
 # reach /health restarts a replica that is merely busy
 UNLIMITED_PATHS: Final = frozenset({"/health", "/metrics"})
@@ -137,12 +145,19 @@ def create_app(settings: Settings) -> FastAPI:
             rollout.champion.model.family,
             settings.model_dir,
         )
-        app.state.rollout = rollout
+        store = PostStore.open(
+            settings.feature_store,
+            settings.store_timeout,
+            lambda outcome, seconds: metrics.s.store_read.labels(outcome).observe(seconds),
+        )
+        store.warm_up()
+        app.state.rollout, app.state.store = rollout, store
         # the framework, the models and everything imported live as long as the worker: moved
         # out of the collector's reach, a full collection only scans what requests allocate
         gc.collect()
         gc.freeze()
         yield
+        store.close()
 
     app = FastAPI(
         title="feedrank",
@@ -150,7 +165,7 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Ranks 1-20 Reddit-style posts by calibrated P(engaged).",
         lifespan=lifespan,
     )
-    app.state.rollout = None
+    app.state.rollout = app.state.store = None
     install_error_handlers(app)
     app.add_middleware(Admission, limit=settings.max_in_flight, metrics=metrics)
 
@@ -168,9 +183,41 @@ def create_app(settings: Settings) -> FastAPI:
         body = await read_body(request, settings)
         start = time.perf_counter()
         parsed = parse_rank_body(body, request.headers.get(USER_ID_HEADER))
-        validated = time.perf_counter()
+        return ranked(rollout, parsed["posts"], parsed["user_id"], time.perf_counter() - start)
+
+    @app.post(
+        RANK_IDS_PATH,
+        response_model=RankResponse,
+        responses=RANK_IDS_RESPONSES,
+        summary="Rank posts named by id, their fields read from the feature store",
+        description="As `/rank`, with each post read from the online feature store; the "
+        "`store` stage of `Server-Timing` is that read. See SERVING.md.",
+        openapi_extra={"parameters": [USER_ID_PARAMETER], "requestBody": RANK_IDS_BODY},
+    )
+    async def rank_ids(request: Request) -> Response:
+        rollout = _rollout(request)
+        body = await read_body(request, settings)
+        start = time.perf_counter()
+        parsed = parse_ids_body(body, request.headers.get(USER_ID_HEADER))
+        validated = time.perf_counter() - start
+        store: PostStore = request.app.state.store
+        posts, store_seconds = await store.posts(parsed.post_ids)
+        return ranked(rollout, posts, parsed.user_id, validated, store_seconds)
+
+    def ranked(
+        rollout: Rollout,
+        posts: list[PostIn],
+        user_id: str | None,
+        validate_seconds: float,
+        store_seconds: float | None = None,
+    ) -> Response:
+        """The ranking of valid ``posts``, with its timings and the work after the response.
+
+        Raises:
+            ApiError: 503 ``model_error`` when the model raised.
+        """
         try:
-            ranking = rollout.rank(parsed["posts"], parsed["user_id"])
+            ranking = rollout.rank(posts, user_id)
         except ModelFailure as failure:
             metrics.s.model_errors.inc()
             log.exception("%s", failure)  # the traceback shows the model's own exception
@@ -186,16 +233,17 @@ def create_app(settings: Settings) -> FastAPI:
         served = ranking.served
         content = ranking_json(
             served.version,
-            parsed["posts"],
+            posts,
             ranking.scored.probabilities.tolist(),
             ranking.unknown,
-            served.notes(parsed["posts"], ranking.unknown),
+            served.notes(posts, ranking.unknown),
         )
         timings = StageTimings(
-            validate=validated - start,
+            validate=validate_seconds,
             featurise=ranking.scored.featurise_seconds,
             predict=ranking.scored.predict_seconds,
             serialise=time.perf_counter() - scored,
+            store=store_seconds,
         )
         outcome = RankOutcome(
             version=served.version,
@@ -239,8 +287,16 @@ def create_app(settings: Settings) -> FastAPI:
                 f"model {champion.version} raised on /rank and now fails its self-check",
                 headers=RETRY_AFTER,
             )
+        store: PostStore = request.app.state.store
         return Response(
-            orjson.dumps({"status": "ready", "model_version": champion.version}), media_type=JSON
+            orjson.dumps(
+                {
+                    "status": "ready",
+                    "model_version": champion.version,
+                    "feature_store": await store.status(),
+                }
+            ),
+            media_type=JSON,
         )
 
     @app.get(

@@ -64,16 +64,19 @@ class StageTimings:
     featurise: float
     predict: float
     serialise: float
+    # /rank/ids only: reading the posts from the online feature store
+    store: float | None = None
 
     def as_tuple(self) -> tuple[float, float, float, float]:
         return (self.validate, self.featurise, self.predict, self.serialise)
 
     def server_timing(self) -> str:
         """A ``Server-Timing`` header value (milliseconds), readable in browser dev tools."""
-        return ", ".join(
+        stages = ", ".join(
             f"{name};dur={seconds * 1e3:.3f}"
             for name, seconds in zip(STAGES, self.as_tuple(), strict=True)
         )
+        return stages if self.store is None else f"store;dur={self.store * 1e3:.3f}, {stages}"
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,13 @@ class _Series:
             "Time spent per /rank stage (successful requests).",
             ("stage",),
             registry=registry,
+        )
+        self.store_read = histogram(
+            "feedrank_store_read_seconds",
+            "/rank/ids: reading the posts from the online feature store, by outcome (ok, "
+            "unknown: an id it does not hold, error, timeout).",
+            LATENCY_BUCKETS,
+            "outcome",
         )
         self.posts = counter("feedrank_posts_scored", "Posts scored by /rank.")
         self.unknown = counter(

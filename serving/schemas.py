@@ -233,6 +233,7 @@ class HealthResponse(BaseModel):
 class ReadyResponse(BaseModel):
     status: str
     model_version: str
+    feature_store: Annotated[str, Field(description="`ok`, or why /rank/ids answers 503.")]
 
 
 class ModelInfo(BaseModel):
@@ -267,21 +268,9 @@ def parse_rank_body(body: bytes, user_header: str | None = None) -> RankInput:
         RequestValidationError: 422 when the JSON breaks the contract, including a key that
             appears twice in one object; ``loc`` starts with ``"body"``.
     """
-    if user_header is not None:
-        try:
-            _USER_ID.validate_python(user_header)
-        except ValidationError as error:
-            raise RequestValidationError(
-                [{**e, "loc": ("header", USER_ID_HEADER)} for e in error.errors(include_url=False)]
-            ) from None
-    if not body.strip():
-        raise ApiError(400, "empty_body", 'request body is empty; send {"posts": [...]}')
+    checked_user_header(user_header)
     try:
-        value = jiter.from_json(body, catch_duplicate_keys=True, cache_mode="keys")
-    except ValueError as error:
-        raise _unparsable(body, str(error)) from None
-    try:
-        validated = _RANK_BODY.validate_python(value)
+        validated = _RANK_BODY.validate_python(json_value(body))
     except ValidationError as error:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"][1:])} for e in error.errors(include_url=False)]
@@ -293,6 +282,32 @@ def parse_rank_body(body: bytes, user_header: str | None = None) -> RankInput:
         posts, user_id, prefix = validated["posts"], validated.get("user_id"), ("body", "posts")
     _check_unique_ids(posts, prefix)
     return {"posts": posts, "user_id": user_header or user_id}
+
+
+def checked_user_header(user_header: str | None) -> None:
+    """Refuses an ``X-User-Id`` header that breaks ``UserId`` (422, ``loc`` the header)."""
+    if user_header is not None:
+        try:
+            _USER_ID.validate_python(user_header)
+        except ValidationError as error:
+            raise RequestValidationError(
+                [{**e, "loc": ("header", USER_ID_HEADER)} for e in error.errors(include_url=False)]
+            ) from None
+
+
+def json_value(body: bytes) -> Any:
+    """The body's JSON value, parsed once by jiter with its duplicate-key check.
+
+    Raises:
+        ApiError: 400 when the body is empty, not UTF-8 or not JSON.
+        RequestValidationError: 422 ``duplicate_key`` for a key repeated in one object.
+    """
+    if not body.strip():
+        raise ApiError(400, "empty_body", "request body is empty; send a JSON object")
+    try:
+        return jiter.from_json(body, catch_duplicate_keys=True, cache_mode="keys")
+    except ValueError as error:
+        raise _unparsable(body, str(error)) from None
 
 
 def columns(posts: Sequence[PostIn], names: Sequence[str]) -> Posts:

@@ -16,6 +16,7 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator, mode
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bundle.store import DEFAULT_MODEL_DIR
+from features.schema import FEATURE_STORE_CONFIG
 
 ENV_PREFIX: Final = "FEEDRANK_"
 MAX_POSTS: Final = 20
@@ -48,6 +49,8 @@ class Settings(BaseSettings):
         challenger_dir, challenger_mode, challenger_share: A second bundle, and how it takes
             traffic: scored in ``shadow`` for a share of requests, or ranking for a share of
             users in ``ab``.
+        feature_store: The Feast ``feature_store.yaml`` that /rank/ids reads posts through.
+        store_timeout: Seconds a /rank/ids request waits for the store; then 503.
         prometheus_multiproc_dir: Where workers share their metrics when there are several
             (``PROMETHEUS_MULTIPROC_DIR``, read by prometheus_client itself).
     """
@@ -67,6 +70,9 @@ class Settings(BaseSettings):
     max_in_flight: Annotated[int, Field(ge=1)] = 512
     shutdown_timeout: Annotated[int, Field(ge=1, le=1800)] = 8
     challenger_dir: Path | None = None
+    feature_store: Path = FEATURE_STORE_CONFIG
+    # the README's latency budget gives the feature fetch 10 ms
+    store_timeout: Annotated[float, Field(gt=0, le=60)] = 0.010
     challenger_mode: ChallengerMode | None = None
     challenger_share: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
     prometheus_multiproc_dir: Path | None = Field(

@@ -155,3 +155,19 @@ def spark() -> Iterator[SparkSession]:
         spark.conf.set(key, value)
     yield spark
     spark.stop()
+
+
+@pytest.fixture(scope="session")
+def store_csv(canonical_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2,000-row sample of the canonical posts: what the test feature stores hold."""
+    from tests.support.feature_stores import sample_csv
+
+    return sample_csv(canonical_csv, tmp_path_factory.mktemp("store-sample") / "posts.csv")
+
+
+@pytest.fixture(scope="session")
+def sqlite_store(store_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's Feast repository with ``store_csv`` materialized into SQLite: its config."""
+    from tests.support.feature_stores import SQLITE_CONFIG, filled_store
+
+    return filled_store(store_csv, tmp_path_factory.mktemp("sqlite-store"), SQLITE_CONFIG)

@@ -16,6 +16,7 @@ from typing import Final
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from features.feature_store import historical_posts, open_store
 from features.io import read_posts_csv
 from features.schema import LABEL_COLUMN, SchemaError, take
 
@@ -83,7 +84,9 @@ def check_canonical(posts: dict[str, np.ndarray]) -> None:
         raise SchemaError("post_id values are not unique")
 
 
-def load_dataset(path: Path, seed: int = SEED, canonical: bool = True) -> Dataset:
+def load_dataset(
+    path: Path, seed: int = SEED, canonical: bool = True, feature_store: Path | None = None
+) -> Dataset:
     """Reads, validates and splits the posts CSV.
 
     Args:
@@ -91,8 +94,13 @@ def load_dataset(path: Path, seed: int = SEED, canonical: bool = True) -> Datase
         seed: Split seed.
         canonical: Also require the generator's row count and base rate (off for small test
             fixtures only).
+        feature_store: A Feast ``feature_store.yaml``: the features then come from its offline
+            store by point-in-time retrieval (the same values; ids and labels from ``path``).
     """
-    posts = read_posts_csv(path)
+    if feature_store is None:
+        posts = read_posts_csv(path)
+    else:
+        posts = historical_posts(open_store(feature_store), path)
     if canonical:
         check_canonical(posts)
     elif LABEL_COLUMN not in posts:

@@ -93,10 +93,11 @@ def run(
     seed: int = SEED,
     draws: int = 1000,
     canonical: bool = True,
+    feature_store: Path | None = None,
 ) -> dict[str, Any]:
     """Runs every stage and returns the metrics written to ``training.json``."""
     with stage("load + split"):
-        dataset = load_dataset(data_path, seed, canonical)
+        dataset = load_dataset(data_path, seed, canonical, feature_store)
         y = dataset.y
         split = dataset.split
         train_posts, y_train = dataset.part("train"), y[split.train]
@@ -337,6 +338,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap draws")
     parser.add_argument("--family", choices=FAMILIES, help="fit only this family (no selection)")
     parser.add_argument("--groups", type=_groups, default=ALL_GROUPS, help="all | raw,decay,...")
+    parser.add_argument(
+        "--feature-store",
+        type=Path,
+        default=None,
+        help="a feature_store.yaml: features from its offline store (default: the CSV)",
+    )
     args = parser.parse_args(argv)
     if args.family is not None and args.model_dir is None:
         parser.error("--family needs --model-dir (the deployed models/ is not overwritten)")
@@ -354,6 +361,7 @@ def main(argv: list[str] | None = None) -> None:
             args.metrics_dir,
             args.seed,
             args.bootstrap,
+            feature_store=args.feature_store,
         )
     log.info("training finished in %.1f s", time.perf_counter() - start)
 

@@ -24,7 +24,8 @@ GROUPS = ("serve", "client", "train", "dev")
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s;#]+)")
 NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[([^\]]*)\])?")
 TEST_AND_NOTEBOOK_UI = {"pyspark", "jupyterlab", "pytest", "hypothesis", "schemathesis", "ruff"}
-MODELLING_STACK = {"pandas", "scikit-learn", "scipy", "lightgbm", "jupyter-core"}
+# pandas is not here: Feast, the serving set's feature store client, needs it
+MODELLING_STACK = {"scikit-learn", "scipy", "lightgbm", "jupyter-core"}
 
 
 def normalised(name: str) -> str:
