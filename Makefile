@@ -115,6 +115,7 @@ redis: $(PY) ## Start redis-server on 127.0.0.1:REDIS_PORT and materialize the p
 .PHONY: store-bench
 store-bench: $(PY) ## /rank/ids store-read p50/p99 (20 ids) on SQLite and Redis (needs redis-server); writes reports/benchmarks/store_read.json
 	$(PY) -m benchmarks.store_read
+	$(PY) -m benchmarks.report
 
 PERF_SECONDS ?= 5
 PERF_REPEATS ?= 3

@@ -15,10 +15,15 @@ def test_performance_report_is_rendered_from_the_committed_json(tmp_path: Path) 
     assert "/rank" in rendered and "## In process" in rendered
 
 
-def test_the_soak_and_the_edge_probes_are_in_the_report() -> None:
-    """``make soak`` and ``make edge`` commit their JSON; the report carries both."""
+def test_the_soak_the_edge_probes_and_the_store_reads_are_in_the_report() -> None:
+    """``make soak``, ``make edge`` and ``make store-bench`` commit their JSON; the report
+    carries each."""
     report = OUTPUT.read_text()
-    for name, heading in (("soak.json", "## The soak"), ("edge.json", "## The HTTP edge")):
+    for name, heading in (
+        ("soak.json", "## The soak"),
+        ("edge.json", "## The HTTP edge"),
+        ("store_read.json", "## Feature store reads"),
+    ):
         assert (BENCHMARKS / name).is_file(), name
         assert heading in report, heading
 
@@ -29,5 +34,5 @@ def test_a_benchmark_not_run_leaves_its_section_out(tmp_path: Path) -> None:
     shutil.copyfile(BENCHMARKS / "perf.json", benchmarks / "perf.json")
     rendered = render(benchmarks, tmp_path / OUTPUT.name, tmp_path / "figures" / "performance.png")
     assert "## In process" in rendered
-    for heading in ("## The container", "## The soak", "## The HTTP edge"):
+    for heading in ("## The container", "## The soak", "## The HTTP edge", "## Feature store"):
         assert heading not in rendered, heading
