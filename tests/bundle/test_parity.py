@@ -4,17 +4,15 @@ For both families and every feature group, a model fitted by the real training c
 with ``save_model``; every row of the canonical posts is then scored by the training
 evaluation (the fitted model in memory), the service (``load_lean_model``, 20-post slates built
 by ``serving.schemas.columns``), the local batch engine and the Spark engine, and each
-must agree with the first within 1e-9 per post. The tree runtime is checked against
-``Booster.predict`` itself, on data with missing values.
+must agree with the first within 1e-9 per post. The tree runtime on its own is
+tests/bundle/test_trees.py, the exported document tests/bundle/test_export.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,10 +21,8 @@ from pyspark.sql import SparkSession
 from batch.frames import SCORE_COLUMN
 from batch.local import score_file
 from batch.spark import score as spark_score
-from bundle.export import export_model
-from bundle.scoring import FAMILIES, Family, LightGBMModel, RankingModel
-from bundle.store import load_lean_model, load_model, save_model
-from bundle.trees import TreeEnsemble
+from bundle.scoring import FAMILIES, Family, RankingModel
+from bundle.store import load_lean_model, load_model
 from features.io import read_posts_csv
 from features.schema import ID_COLUMN, INPUT_COLUMNS, LABEL_COLUMN
 from features.transform import ALL_GROUPS, Group
@@ -119,46 +115,3 @@ def test_spark_scores_every_row_like_training(
         expected = model.predict_proba(canonical_posts)[order]
         assert len(distributed) == len(expected), (family, groups)
         assert np.abs(distributed.to_numpy() - expected).max() <= TOLERANCE, (family, groups)
-
-
-def test_export_is_plain_json_without_nan(canonical_csv: Path, tmp_path: Path) -> None:
-    """What ``save_model`` writes: the fitted state as plain data, and it refuses to write a
-    non-finite number."""
-    model = save_bundle(canonical_csv, tmp_path / "raw", "logistic", ("raw",), rows=TRAIN_ROWS)
-    document = export_model(model)
-    assert document["features"]["tfidf"] is None and document["estimator"]["kind"] == "logistic"
-    broken = RankingModel(
-        "logistic", model.features, model.estimator, type(model.calibrator)(float("nan"), 0.0)
-    )
-    with pytest.raises(ValueError, match="JSON compliant"):
-        save_model(broken, {"model_version": "nan"}, tmp_path / "nan")
-    assert not (tmp_path / "nan").exists()
-
-
-@pytest.mark.parametrize("missing", ["none", "nan", "zero"])
-def test_tree_runtime_matches_booster_predict(missing: str) -> None:
-    """The service's features are finite, but a tree model may still have NaN or zero
-    branches: routing them the way LightGBM does is checked on data that has them."""
-    rng = np.random.default_rng(0)
-    matrix = rng.normal(size=(2_000, 4))
-    if missing != "none":
-        matrix[rng.random(matrix.shape) < 0.2] = np.nan if missing == "nan" else 0.0
-    y = (np.nan_to_num(matrix[:, 0]) + rng.normal(size=2_000) > 0).astype(int)
-    # one thread, as in one_lightgbm_thread: OpenMP's default (every core) spins on a busy one
-    params: dict[str, Any] = {
-        "objective": "binary",
-        "num_leaves": 7,
-        "num_threads": 1,
-        "verbose": -1,
-    }
-    if missing == "zero":
-        params["zero_as_missing"] = True
-    booster = lgb.train(params, lgb.Dataset(matrix, y), num_boost_round=30)
-    reference = LightGBMModel(booster, best_iteration=30)
-    ensemble = TreeEnsemble.from_booster(booster, 30)
-    assert (missing == "none") != any(ensemble.missing)
-    test = rng.normal(size=(500, 4))
-    test[rng.random(test.shape) < 0.2] = np.nan
-    test[rng.random(test.shape) < 0.1] = 0.0
-    again = TreeEnsemble.from_dict(ensemble.to_dict())
-    assert np.abs(again.decision_function(test) - reference.decision_function(test)).max() <= 1e-12
