@@ -125,12 +125,12 @@ BASELINE ?=
 BASELINE_OPTIONS ?=
 
 .PHONY: perf
-perf: $(PY) ## wrk: /health, echo floor, /rank (20 posts) [and BASELINE=rev's /rank] at c1-64; renders reports/performance.md
+perf: $(PY) ## wrk: /health, echo floor, /rank (20 posts) [and BASELINE=rev's /rank] at c1-64, then store-bench; renders reports/performance.md
 	$(PY) -m benchmarks.perf --seconds $(PERF_SECONDS) --repeats $(PERF_REPEATS) \
 		--workers $(WORKERS) --json reports/benchmarks/perf.json \
 		$(if $(BASELINE),--baseline $(BASELINE)) \
 		$(foreach option,$(BASELINE_OPTIONS),--baseline-option=$(option))
-	$(PY) -m benchmarks.report
+	$(MAKE) store-bench
 
 .PHONY: docker-smoke
 docker-smoke: $(INSTALLED) ## Build the image with docker, run it read-only: API checks, benchmark, 60 s soak, hardening
