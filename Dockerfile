@@ -79,8 +79,9 @@ COPY --from=train /build/models/ models/
 COPY --from=train /build/data/feast/registry.db data/feast/
 RUN python -m compileall -q features bundle serving
 
-# Non-root, and nothing needs writing at run time (bytecode is compiled above, no temp files):
-# the image runs with `docker run --read-only --cap-drop ALL` (make docker-smoke checks it).
+# Non-root, and nothing needs writing at run time (bytecode is compiled above): the image runs
+# with `docker run --read-only --cap-drop ALL` (make docker-smoke checks it). Feast, which
+# /rank/ids reads through, needs a usable temporary directory: add `--tmpfs /tmp` for it.
 USER feedrank
 EXPOSE 8000
 

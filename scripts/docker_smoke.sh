@@ -116,9 +116,11 @@ store=$ROOT/data/feast/online.db
 [[ -f $store ]] || fail "$store is missing: run the pipeline first (it fills the online store)"
 ids_container=$CONTAINER-ids
 ids_port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-say "1/5 /rank/ids: docker run ... -v $store:/app/data/feast/online.db:ro"
-docker run -d --name "$ids_container" --read-only --cap-drop ALL --security-opt no-new-privileges \
-  -v "$store:/app/data/feast/online.db:ro" -p "127.0.0.1:$ids_port:8000" "$IMAGE" >/dev/null
+say "1/5 /rank/ids: docker run --read-only --tmpfs /tmp ... -v $store:/app/data/feast/online.db:ro"
+# Feast needs a usable temporary directory: a small tmpfs, the rest stays read-only
+docker run -d --name "$ids_container" --read-only --tmpfs /tmp:size=16m --cap-drop ALL \
+  --security-opt no-new-privileges -v "$store:/app/data/feast/online.db:ro" \
+  -p "127.0.0.1:$ids_port:8000" "$IMAGE" >/dev/null
 ids_ok=0
 wait_healthy "http://127.0.0.1:$ids_port" "$ids_container"
 "$PY" scripts/container_checks.py --url "http://127.0.0.1:$ids_port" --rank-ids data/posts.csv \
