@@ -9,7 +9,8 @@ no-new-privileges`` and no writable mount, so everything that ran before this sc
 1. non-root: the image's ``USER`` and the uid of PID 1 inside the container;
 2. read-only root: Docker reports it and even root cannot create a file, ``/tmp`` included;
 3. no build tools (compilers, make, uv) and no data: ``/app`` holds the service code, the
-   model and nothing else, and there is no ``posts.csv`` anywhere in the image;
+   model, the Feast definitions and registry and nothing else, and there is no ``posts.csv``
+   anywhere in the image;
 4. the image's ``HEALTHCHECK`` reports ``healthy``;
 5. ``docker stop`` (SIGTERM) ends the server gracefully with exit code 0 within its default
    10 s. This stops the container, so it comes last.
@@ -29,7 +30,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 # the service's code and bundle only: no training code (serving never imports it)
-APP_CONTENTS: Final = {"bundle", "features", "models", "requirements", "serving"}
+APP_CONTENTS: Final = {
+    "bundle", "features", "models", "requirements", "serving", "feature_repo", "data",
+}  # fmt: skip
+# /app/data holds the Feast registry alone (the online store is given at docker run)
+APP_DATA: Final = "feast/registry.db"
 BUILD_TOOLS: Final = ("gcc", "cc", "c++", "g++", "clang", "make", "ld", "as", "uv", "cargo")
 HEALTHY_WITHIN_S: Final = 90
 
@@ -86,13 +91,14 @@ def check_no_tools_or_data(target: Target) -> tuple[bool, str]:
         " ; ".join(f"command -v {tool} || true" for tool in BUILD_TOOLS)
     ).stdout.split()
     app = set(target.run("ls -A /app").stdout.split())
+    data = target.run("cd /app/data && find . -type f | sed 's|^./||'").stdout.split()
     datasets = target.run(
         "find / -xdev \\( -name posts.csv -o -name '*.ipynb' -o -name evaluation_report.md \\) "
         "-print 2>/dev/null"
     ).stdout.split()
-    ok = not found and app == APP_CONTENTS and not datasets
+    ok = not found and app == APP_CONTENTS and data == [APP_DATA] and not datasets
     return ok, (
-        f"build tools found: {found or 'none'}; /app = {sorted(app)}; "
+        f"build tools found: {found or 'none'}; /app = {sorted(app)}; /app/data = {data}; "
         f"data/notebooks/reports found: {datasets or 'none'}"
     )
 

@@ -57,6 +57,7 @@ def test_event_timestamps_are_the_snapshot_less_each_posts_age(store: FeatureSto
     assert (source[TIMESTAMP_COLUMN] <= pd.Timestamp(SNAPSHOT)).all()
 
 
+@pytest.mark.e2e
 def test_importing_feast_leaves_prometheus_as_the_environment_sets_it(tmp_path: Path) -> None:
     """feast.metrics would switch prometheus_client, and the service's metrics, to multiprocess
     mode in a temp dir of its own; the import in features.feature_store keeps it out."""
