@@ -277,8 +277,7 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Readiness: the model is loaded and passes its self-check",
     )
     async def ready(request: Request) -> Response:
-        """200 once the model is loaded; after the model has raised on /rank, 200 only if it
-        still passes its self-check (so a load balancer stops routing to a broken replica)."""
+        """200 once loaded; after a failure on /rank, only while the self-check passes."""
         champion = _rollout(request).champion
         if champion.failing and not champion.self_check():
             raise ApiError(
@@ -401,12 +400,8 @@ def _check_content_encoding(content_encoding: str | None) -> None:
     """Only an uncompressed body is accepted; a compressed one is refused by name."""
     encoding = (content_encoding or "").strip().lower()
     if encoding not in ("", "identity"):
-        raise ApiError(
-            415,
-            "unsupported_content_encoding",
-            f"Content-Encoding {encoding!r} is not supported; send the JSON uncompressed "
-            "(a full request is ~15 KB)",
-        )
+        message = f"Content-Encoding {encoding!r} is not supported; send the JSON uncompressed"
+        raise ApiError(415, "unsupported_content_encoding", f"{message} (a full request is ~15 KB)")
 
 
 def _too_large(limit: int) -> ApiError:
