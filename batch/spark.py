@@ -97,18 +97,17 @@ COLUMN_TYPES: Final[Mapping[str, DataType]] = {
 warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
 
 # A local session is one machine running one job: no web UI (no one watches port 4040, and
-# parallel runs would race for it), the errors-only log configuration, and a JVM set up for a
-# short job on few cores: the serial collector (no parallel GC threads competing with the
-# Python workers) and the client JIT only (the optimising compiler's work would not pay off
-# within one job, and it competes for the same cores).
+# parallel runs would race for it), the errors-only log configuration, the serial collector (no
+# parallel GC threads competing with the Python workers), and Arrow batches of 100,000 rows, so
+# the per-batch work of validating and scoring is paid a few times per partition, not hundreds.
 LOCAL_JVM_OPTIONS: Final = (
     f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}",
     "-XX:+UseSerialGC",
-    "-XX:TieredStopAtLevel=1",
 )
 LOCAL_SETTINGS: Final[Mapping[str, str]] = {
     "spark.ui.enabled": "false",
     "spark.driver.extraJavaOptions": " ".join(LOCAL_JVM_OPTIONS),
+    "spark.sql.execution.arrow.maxRecordsPerBatch": "100000",
 }
 
 _models: dict[str, RankingModel] = {}  # per Python worker: one verified load per bundle
