@@ -1,10 +1,11 @@
 """The echo floor: what any /rank on this stack costs before validation and the model.
 
 ``python -m benchmarks.echo_floor --port N`` serves, under the service's own Granian
-configuration (``serving.__main__.server``), a FastAPI app whose ``POST /rank`` reads the body,
-parses it with orjson and sends the posts back as ``{"model_version": ..., "ranked": [...],
-"notes": []}``, plus ``GET /health``. No validation, no model, no metrics: FastAPI, the server
-and JSON in and out, so "/rank ÷ echo" says how close the service is to its framework's floor.
+configuration (``serving.__main__.server``) and FastAPI telemetry option, a FastAPI app whose
+``POST /rank`` reads the body, parses it with orjson and sends the posts back as
+``{"model_version": ..., "ranked": [...], "notes": []}``, plus ``GET /health``. No validation,
+no model, no metrics: FastAPI, the server and JSON in and out, so "/rank ÷ echo" says how close
+the service is to its framework's floor.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from serving.__main__ import server
+from serving.app import TELEMETRY
 from serving.settings import load_settings
 
 JSON: Final = "application/json"
@@ -24,7 +26,13 @@ _HEALTH_BODY: Final = orjson.dumps({"status": "ok"})
 
 
 def create_echo_app() -> FastAPI:
-    app = FastAPI(title="feedrank echo floor", openapi_url=None, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="feedrank echo floor",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        telemetry=TELEMETRY,
+    )
 
     @app.post("/rank")
     async def rank(request: Request) -> Response:

@@ -3,9 +3,8 @@
 ``create_app(settings)`` builds it and ``python -m serving`` runs it under Granian, whose own
 options hold the HTTP edge (header size and read timeout, idle keep-alive, backpressure, the
 drain on SIGTERM). The app adds what no server option covers: the body's size limit and read
-deadline (in ``read_body``) and, in the ``Admission`` middleware, the 503 with the error body
-past ``max_in_flight`` requests and each request's line in /metrics. The models are loaded in
-the lifespan, i.e. in each worker after the server has started it.
+deadline (``read_body``), and the 503 with the error body past ``max_in_flight`` requests and
+each request's line in /metrics (``Admission``). The models load in each worker's lifespan.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from typing import Any, Final
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
+from fastapi.telemetry import TelemetryConfig
 from pydantic import TypeAdapter
 from starlette.background import BackgroundTask
 from starlette.responses import Response
@@ -68,6 +68,8 @@ UNLIMITED_PATHS: Final = frozenset({"/health", "/metrics"})
 UNMATCHED_ROUTE: Final = "unmatched"
 _HEALTH_BODY: Final = orjson.dumps({"status": "ok"})
 _SCHEMA_REF: Final = "#/components/schemas/{model}"
+# metrics are Prometheus (serving.metrics): FastAPI's per-request OpenTelemetry hooks stay off
+TELEMETRY: Final[TelemetryConfig] = {"tracing": False, "metrics": False, "logs": False}
 
 log = logging.getLogger("feedrank.serving")
 
@@ -164,6 +166,7 @@ def create_app(settings: Settings) -> FastAPI:
         version="1.0.0",
         summary="Ranks 1-20 Reddit-style posts by calibrated P(engaged).",
         lifespan=lifespan,
+        telemetry=TELEMETRY,
     )
     app.state.rollout = app.state.store = None
     install_error_handlers(app)
