@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bundle.store import METADATA_FILE, SCORING_FILE, ModelLoadError, load_lean_model
+from bundle.store import METADATA_FILE, SCORING_FILE, ModelLoadError, load_lean_model, load_model
 from features.io import read_posts_csv
 from features.schema import INPUT_COLUMNS
-from tests.support.bundles import MODEL_VERSION, save_bundle
+from tests.support.bundles import MODEL_VERSION, TrainedBundle, save_bundle
 
 ROWS = 3_000
 
@@ -70,3 +70,17 @@ def test_metadata_without_a_required_key_is_refused(bundle: Path, tmp_path: Path
     (copy / METADATA_FILE).write_text(json.dumps(metadata))
     with pytest.raises(ModelLoadError, match="feature_names"):
         load_lean_model(copy)
+
+
+def test_tampered_artifacts_are_refused(deployed_bundle: TrainedBundle, tmp_path: Path) -> None:
+    copy = tmp_path / "models"
+    shutil.copytree(deployed_bundle.model_dir, copy)
+    with (copy / "model.joblib").open("ab") as handle:
+        handle.write(b"junk")
+    with pytest.raises(ModelLoadError, match="does not match its metadata"):
+        load_model(copy)
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        load_model(tmp_path / "nowhere")
+    (copy / "metadata.json").write_text("{not json")
+    with pytest.raises(ModelLoadError, match="not valid JSON"):
+        load_model(copy)

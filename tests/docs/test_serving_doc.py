@@ -2,9 +2,9 @@
 development history, and no reference to code that does not exist.
 
 Measurements live in reports/performance.md, rendered from committed JSON
-(tests/docs/test_perf_docs.py). SERVING.md cites that report; a number with a time, rate, core or
-size unit is allowed only when the report prints it, or when it is a default of the service's
-own settings (``serving/settings.py``, ``serving/__main__.py``), which the code states.
+(tests/docs/test_performance_doc.py). SERVING.md cites that report; a number with a time, rate,
+core or size unit is allowed only when the report prints it, or when it is a default of the
+service's own settings (``serving/settings.py``, ``serving/__main__.py``), which the code states.
 """
 
 from __future__ import annotations

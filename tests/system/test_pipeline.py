@@ -1,6 +1,7 @@
-"""Data safety in the pipeline: a killed run never leaves a half-written artifact, a re-run ends
-correct, the generated dataset is validated before training, and the batch CLI never touches
-its input and writes its output atomically.
+"""Data safety in the pipeline: a killed run never leaves a half-written artifact, and a re-run
+ends correct, the batch CLI's output included. (The dataset check the pipeline runs before
+training is tests/scripts/test_check_dataset.py; the batch CLI's care for its input,
+tests/training/test_predict.py.)
 
 Kills are real ``SIGKILL``s (no clean-up handlers run): from outside, in the middle of a real
 ``training.train.run`` on 4,000 rows in its own process, or injected into a forked child at the
@@ -13,7 +14,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -29,9 +29,8 @@ import pandas as pd
 import pytest
 
 from bundle.store import ModelLoadError, load_model, save_model
-from features.schema import SchemaError
-from scripts.check_dataset import check
 from tests.support import ROOT
+from tests.support.files import hidden_leftovers
 from training import predict as batch_cli
 from training.data import Dataset, Split
 from training.results import TRAINING, TRAINING_METRICS, write_metrics
@@ -91,12 +90,6 @@ def snapshot(directory: Path) -> dict[str, bytes]:
         for path in sorted(directory.rglob("*"))
         if path.is_file()
     }
-
-
-def hidden_leftovers(*directories: Path) -> list[str]:
-    return sorted(
-        str(p) for d in directories if d.exists() for p in d.iterdir() if p.name.startswith(".")
-    )
 
 
 # --- a real training run, killed and re-run ---------------------------------------------------
@@ -281,135 +274,3 @@ def test_a_write_killed_at_its_worst_moment_leaves_the_old_artifact_whole(
     else:
         assert len(pd.read_csv(work / "scored.csv")) == 50
     assert hidden_leftovers(work, work / "models", work / "metrics") == []
-
-
-# --- the batch CLI and its input -----------------------------------------------------------------
-
-
-def _cli(input_path: Path, output: Path, model_dir: Path) -> int:
-    return batch_cli.main(
-        ["--input", str(input_path), "--output", str(output), "--model-dir", str(model_dir)]
-    )
-
-
-def test_batch_cli_refuses_an_output_that_is_its_input_by_another_name(
-    api_model_dir: Path, canonical_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    source = tmp_path / "in.csv"
-    pd.read_csv(canonical_csv, nrows=20).to_csv(source, index=False)
-    original = source.read_bytes()
-    (tmp_path / "link.csv").symlink_to(source)
-    for alias in (tmp_path / "link.csv", tmp_path / "." / "sub" / ".." / "in.csv"):
-        (tmp_path / "sub").mkdir(exist_ok=True)
-        assert _cli(source, alias, api_model_dir) == 2
-        assert "never overwritten" in capsys.readouterr().err
-    assert source.read_bytes() == original
-
-
-def test_batch_cli_replaces_a_hard_link_without_touching_the_input(
-    api_model_dir: Path, canonical_csv: Path, tmp_path: Path
-) -> None:
-    """Even an output hard-linked to the input is safe: the CLI never writes in place."""
-    source = tmp_path / "in.csv"
-    pd.read_csv(canonical_csv, nrows=20).to_csv(source, index=False)
-    original = source.read_bytes()
-    os.link(source, tmp_path / "hard.csv")
-    assert _cli(source, tmp_path / "hard.csv", api_model_dir) == 0
-    assert source.read_bytes() == original
-    assert "engagement_score" in (tmp_path / "hard.csv").read_text()
-
-
-def test_failed_batch_run_leaves_a_previous_output_untouched(
-    api_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    bad = tmp_path / "bad.csv"
-    bad.write_text("post_id,title\n1,hello\n")
-    output = tmp_path / "scored.csv"
-    output.write_text("yesterday's scores\n")
-    assert _cli(bad, output, api_model_dir) == 2
-    assert output.read_text() == "yesterday's scores\n"
-    assert hidden_leftovers(tmp_path) == []
-    capsys.readouterr()
-
-
-# --- the dataset is validated before training ----------------------------------------------------
-
-
-def _damaged(canonical_csv: Path, tmp_path: Path, damage: str) -> Path:
-    text = canonical_csv.read_text()
-    header, _, body = text.partition("\n")
-    lines = body.splitlines(keepends=True)
-    path = tmp_path / "posts.csv"
-    if damage == "truncated mid-row":
-        path.write_text(text[: len(text) // 2])
-    elif damage == "truncated at a row":
-        path.write_text(header + "\n" + "".join(lines[:30_000]))
-    elif damage == "extra column":
-        path.write_text(header + ",extra\n" + "".join(line.rstrip("\n") + ",1\n" for line in lines))
-    elif damage == "columns reordered":
-        pd.read_csv(canonical_csv).iloc[:, ::-1].to_csv(path, index=False)
-    elif damage == "label missing":
-        pd.read_csv(canonical_csv).drop(columns="engaged").to_csv(path, index=False)
-    elif damage == "value out of range":
-        frame = pd.read_csv(canonical_csv)
-        frame.loc[123, "upvote_ratio"] = 1.5
-        frame.to_csv(path, index=False)
-    elif damage == "duplicate ids":
-        frame = pd.read_csv(canonical_csv)
-        frame.loc[1, "post_id"] = frame.loc[0, "post_id"]
-        frame.to_csv(path, index=False)
-    elif damage == "not UTF-8":
-        path.write_bytes(b"\xff\xfe" + text.encode("utf-16-le"))
-    elif damage == "empty":
-        path.write_text("")
-    return path
-
-
-DAMAGE = {
-    "truncated mid-row": "does not end with a newline",
-    "truncated at a row": "expected 50,000 rows",
-    "extra column": "header is",
-    "columns reordered": "header is",
-    "label missing": "header is",
-    "value out of range": "column 'upvote_ratio' has value(s) outside [0, 1]",
-    "duplicate ids": "post_id values are not unique",
-    "not UTF-8": "unreadable header",
-    "empty": "missing or empty",
-}
-
-
-def test_generated_dataset_passes_the_check(canonical_csv: Path) -> None:
-    assert check(canonical_csv).startswith(f"{canonical_csv}: 50,000 rows, schema ok")
-
-
-@pytest.mark.parametrize("damage", list(DAMAGE))
-def test_damaged_dataset_is_refused_before_training(
-    canonical_csv: Path, tmp_path: Path, damage: str
-) -> None:
-    with pytest.raises(SchemaError, match=re.escape(DAMAGE[damage])):
-        check(_damaged(canonical_csv, tmp_path, damage))
-
-
-def test_pipeline_runs_the_check_between_generator_and_training(
-    canonical_csv: Path, tmp_path: Path
-) -> None:
-    script = (ROOT / "run_pipeline.sh").read_text()
-    generate = script.index('"$PY" generate_dataset.py')
-    checked = script.index('"$PY" -m scripts.check_dataset data/posts.csv')
-    train = script.index('"$PY" -m training.train')
-    assert generate < checked < train
-    # the command itself stops the pipeline (set -e) with one line on a bad file
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "scripts.check_dataset",
-            str(_damaged(canonical_csv, tmp_path, "truncated mid-row")),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.startswith("dataset check failed:") and result.stderr.count("\n") == 1

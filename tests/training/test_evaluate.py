@@ -1,11 +1,15 @@
-"""Paired bootstrap and slate-partition averaging (``training.evaluate``)."""
+"""Paired bootstrap and slate-partition averaging (``training.evaluate``), and the metric tables
+of the Bayes-optimal scores on a slice of the canonical data."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from training import evaluate, metrics
+from features.schema import CATEGORY_COLUMN
+from training import baselines, evaluate, metrics
+
+SEED = 0
 
 
 def _labels(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -78,3 +82,47 @@ def test_partition_mean_is_the_mean_over_random_partitions() -> None:
     assert result["p"]["mean"] == pytest.approx(float(np.mean(means)), abs=1e-12)
     assert result["p"]["partition_sd"] == pytest.approx(float(np.std(means, ddof=1)), abs=1e-12)
     assert result["p"]["partition_sd"] > 0  # partitions differ, so NDCG does too
+
+
+def test_metric_table_uses_the_same_draws_for_every_model(
+    canonical_slice: tuple[dict[str, np.ndarray], np.ndarray],
+) -> None:
+    posts, y = canonical_slice
+    bayes = baselines.bayes_optimal_probability(posts)
+    table = evaluate.metric_table(y, {"a": bayes, "b": bayes.copy()}, draws=200, seed=SEED)
+    assert table["a"] == table["b"]
+    for name in ("auc", "ndcg_at_10", "brier", "log_loss"):
+        row = table["a"][name]
+        assert row["low"] <= row["value"] <= row["high"], (name, row)
+
+
+def test_gap_to_itself_is_exactly_zero(
+    canonical_slice: tuple[dict[str, np.ndarray], np.ndarray],
+) -> None:
+    posts, y = canonical_slice
+    bayes = baselines.bayes_optimal_probability(posts)
+    gap = evaluate.gap_to_reference(y, bayes, bayes, draws=200, seed=SEED)
+    for name in ("auc_gap", "brier_gap"):
+        assert gap[name]["value"] == 0.0
+        assert gap[name]["low"] == gap[name]["high"] == 0.0
+
+
+def test_gap_to_a_worse_model_is_positive(
+    canonical_slice: tuple[dict[str, np.ndarray], np.ndarray],
+) -> None:
+    posts, y = canonical_slice
+    bayes = baselines.bayes_optimal_probability(posts)
+    noisy = np.clip(bayes + np.random.default_rng(SEED).normal(0, 0.15, len(bayes)), 0.01, 0.99)
+    gap = evaluate.gap_to_reference(y, noisy, bayes, draws=200, seed=SEED)
+    assert gap["auc_gap"]["low"] > 0
+    assert gap["brier_gap"]["low"] > 0
+
+
+def test_per_group_ndcg_covers_every_subreddit(
+    canonical_slice: tuple[dict[str, np.ndarray], np.ndarray],
+) -> None:
+    posts, y = canonical_slice
+    bayes = baselines.bayes_optimal_probability(posts)
+    table = evaluate.per_group_ndcg(y, posts[CATEGORY_COLUMN], {"bayes": bayes}, SEED)
+    assert set(table) == set(np.unique(posts[CATEGORY_COLUMN]))
+    assert all(0.0 < row["bayes"] <= 1.0 for row in table.values())

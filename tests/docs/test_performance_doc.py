@@ -3,7 +3,6 @@ benchmark JSON, so every measured figure the serving docs point to has its sourc
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from benchmarks.report import BENCHMARKS, OUTPUT, render
@@ -26,13 +25,3 @@ def test_the_soak_the_edge_probes_and_the_store_reads_are_in_the_report() -> Non
     ):
         assert (BENCHMARKS / name).is_file(), name
         assert heading in report, heading
-
-
-def test_a_benchmark_not_run_leaves_its_section_out(tmp_path: Path) -> None:
-    benchmarks = tmp_path / "benchmarks"
-    benchmarks.mkdir()
-    shutil.copyfile(BENCHMARKS / "perf.json", benchmarks / "perf.json")
-    rendered = render(benchmarks, tmp_path / OUTPUT.name, tmp_path / "figures" / "performance.png")
-    assert "## In process" in rendered
-    for heading in ("## The container", "## The soak", "## The HTTP edge", "## Feature store"):
-        assert heading not in rendered, heading
