@@ -99,6 +99,7 @@ PROBE = REFUSE_IMPORTS + textwrap.dedent(
 )
 
 
+@pytest.mark.e2e  # a fresh interpreter that starts the app, which imports Feast (seconds)
 def test_service_ranks_with_either_family_without_the_training_stack(
     canonical_csv: Path, tmp_path: Path
 ) -> None:
