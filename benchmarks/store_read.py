@@ -45,7 +45,9 @@ REDIS_CONFIG: Final = DEFAULT_CONFIG.with_name("feature_store.redis.yaml")
 def stages(response: httpx.Response) -> dict[str, float]:
     """The response's ``Server-Timing`` stages, in milliseconds."""
     if response.status_code != 200:
-        raise SystemExit(f"error: {response.request.url} answered {response.status_code}")
+        raise SystemExit(
+            f"error: {response.request.url} answered {response.status_code}: {response.text}"
+        )
     parts = (part.partition(";dur=") for part in response.headers["server-timing"].split(", "))
     return {name: float(duration) for name, _, duration in parts}
 
