@@ -18,8 +18,8 @@ import urllib.error
 import urllib.request
 from typing import Any, Final
 
-# /rank/ids answers 503 with Retry-After: 1 when a read misses the store's deadline (10 ms), as a
-# busy machine can make it do; a client retries it, and so does the check, this many times
+# /rank/ids answers 503 with Retry-After: 1 when a read misses FEEDRANK_STORE_TIMEOUT, as a busy
+# machine can make it do; a client retries it, and so does the check, this many times
 STORE_RETRIES: Final = 5
 
 
