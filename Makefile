@@ -16,7 +16,7 @@ help: ## List the targets
 UV_VERSION := 0.13.8
 UV := $(VENV)/bin/uv
 LOCK_DIR := requirements
-GROUPS := serve client train
+GROUPS := serve client feature-server train
 
 $(UV):
 	python3 -m venv $(VENV)

@@ -1,11 +1,11 @@
 """The echo floor: what any /rank on this stack costs before validation and the model.
 
-``python -m benchmarks.echo_floor --port N`` serves, under the service's own Granian
-configuration (``serving.__main__.server``) and FastAPI telemetry option, a FastAPI app whose
+``python -m benchmarks.echo_floor --port N`` serves, on uvicorn with uvloop and httptools and
+with the service's FastAPI telemetry option, a FastAPI app whose
 ``POST /rank`` reads the body, parses it with orjson and sends the posts back as
 ``{"model_version": ..., "ranked": [...], "notes": []}``, plus ``GET /health``. No validation,
-no model, no metrics: FastAPI, the server and JSON in and out, so "/rank ÷ echo" says how close
-the service is to its framework's floor.
+no model, no metrics: FastAPI, uvicorn and JSON in and out. It is a fixed yardstick: it does not
+change with the service's own server or code, so "/rank ÷ echo" cannot hide a regression.
 """
 
 from __future__ import annotations
@@ -14,12 +14,11 @@ import argparse
 from typing import Final
 
 import orjson
+import uvicorn
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from serving.__main__ import server
 from serving.app import TELEMETRY
-from serving.settings import load_settings
 
 JSON: Final = "application/json"
 _HEALTH_BODY: Final = orjson.dumps({"status": "ok"})
@@ -52,10 +51,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
-    settings = load_settings(host=args.host, port=args.port, workers=args.workers)
-    server(settings).serve(target_loader=create_echo_app, wrap_loader=False)
+    uvicorn.run(
+        create_echo_app(),
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+    )
 
 
 if __name__ == "__main__":

@@ -180,7 +180,7 @@ def targets(args: argparse.Namespace, baseline_tree: Path | None) -> dict[str, T
     out = {
         "health": Target([python, "-m", "serving"], ROOT, env, "/ready", "/health"),
         "echo": Target(
-            [python, "-m", "benchmarks.echo_floor", "--workers", str(args.workers)],
+            [python, "-m", "benchmarks.echo_floor"],
             ROOT,
             env,
             "/health",

@@ -1,10 +1,10 @@
 """The FastAPI application: ``POST /rank`` and the operational routes.
 
-``create_app(settings)`` builds it and ``python -m serving`` runs it under Granian, whose own
-options hold the HTTP edge (header size and read timeout, idle keep-alive, backpressure, the
-drain on SIGTERM). The app adds what no server option covers: the body's size limit and read
-deadline (``read_body``), and the 503 with the error body past ``max_in_flight`` requests and
-each request's line in /metrics (``Admission``). The models load in each worker's lifespan.
+``create_app(settings)`` builds it and ``python -m serving`` runs it under uvicorn, behind the
+edge proxy that holds the HTTP edge and sheds load (``deploy/``). The app keeps what belongs to
+the application: the body's size limit and read deadline (``read_body``), its media type and
+encoding, strict validation, the error body, and each request's line in /metrics
+(``RequestMetrics``). The models load in the lifespan.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from serving.errors import (
     RETRY_AFTER,
     ApiError,
     ErrorBody,
-    error_response,
     install_error_handlers,
     not_ready,
 )
@@ -62,9 +61,6 @@ from serving.settings import MAX_POSTS, Settings
 JSON: Final = "application/json"
 RANK_PATH: Final = "/rank"
 RANK_IDS_PATH: Final = "/rank/ids"
-# liveness and scraping stay answerable when /rank is saturated: an orchestrator that cannot
-# reach /health restarts a replica that is merely busy
-UNLIMITED_PATHS: Final = frozenset({"/health", "/metrics"})
 UNMATCHED_ROUTE: Final = "unmatched"
 _HEALTH_BODY: Final = orjson.dumps({"status": "ok"})
 _SCHEMA_REF: Final = "#/components/schemas/{model}"
@@ -74,37 +70,22 @@ TELEMETRY: Final[TelemetryConfig] = {"tracing": False, "metrics": False, "logs":
 log = logging.getLogger("feedrank.serving")
 
 
-class Admission:
-    """Answers 503 past ``limit`` requests in flight, and records every request in /metrics.
+class RequestMetrics:
+    """Records every request in /metrics: its route template, status and duration.
 
-    Granian's backpressure queues requests past its own, larger cap; this is the answer a
-    client sees when one worker has more than it should take on: the error body with
-    ``Retry-After``, before anything else runs. The recorded duration ends at the response's
-    last byte, so work scheduled after a ranking is not counted as latency.
+    The recorded duration ends at the response's last byte, so work scheduled after a ranking
+    is not counted as latency.
     """
 
-    def __init__(self, app: ASGIApp, limit: int, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
-        self.limit = limit
         self.metrics = metrics
-        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        if self.in_flight >= self.limit and scope["path"] not in UNLIMITED_PATHS:
-            response = error_response(
-                503,
-                "overloaded",
-                f"{self.in_flight} requests are being handled (limit {self.limit}); retry "
-                "shortly, on this replica or another",
-                headers=RETRY_AFTER,
-            )
-            await response(scope, receive, send)
-            self._record(scope, 503, start)
-            return
         status = 500
         recorded = False
 
@@ -117,11 +98,9 @@ class Admission:
                 recorded = True
                 self._record(scope, status, start)
 
-        self.in_flight += 1
         try:
             await self.app(scope, receive, send_and_record)
         finally:
-            self.in_flight -= 1
             if not recorded:
                 self._record(scope, status, start)
 
@@ -170,7 +149,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.rollout = app.state.store = None
     install_error_handlers(app)
-    app.add_middleware(Admission, limit=settings.max_in_flight, metrics=metrics)
+    app.add_middleware(RequestMetrics, metrics=metrics)
 
     @app.post(
         RANK_PATH,

@@ -20,9 +20,6 @@ from features.schema import FEATURE_STORE_CONFIG
 
 ENV_PREFIX: Final = "FEEDRANK_"
 MAX_POSTS: Final = 20
-# Granian refuses HTTP/1 buffers under 8 KiB and header read timeouts over 60 s
-MIN_HEADER_BYTES: Final = 8 * 1024
-MAX_HEADER_TIMEOUT_S: Final = 60.0
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 
 ChallengerMode = Literal["shadow", "ab"]
@@ -37,14 +34,10 @@ class Settings(BaseSettings):
 
     Attributes:
         model_dir: The champion bundle, written by ``python -m training.train``.
-        host, port, workers: Where Granian listens, and how many processes it runs.
+        host, port: Where uvicorn listens.
         max_body_bytes: Largest request body; a larger one is answered 413.
-        max_header_bytes: Granian's HTTP/1 buffer: a request line and headers that do not fit
-            are answered 431, and a request target over 64 KiB that does fit is answered 414.
-        header_timeout: Seconds to receive a request's headers, counted from the end of the
-            previous response on a kept-alive connection: it is also the idle keep-alive.
         body_timeout: Seconds the body may take once the headers are in; then 408.
-        max_in_flight: Requests handled at once by one worker; more are answered 503.
+        keep_alive_timeout: Seconds an idle kept-alive connection stays open.
         shutdown_timeout: Seconds requests in flight get to finish after SIGTERM.
         challenger_dir, challenger_mode, challenger_share: A second bundle, and how it takes
             traffic: scored in ``shadow`` for a share of requests, or ranking for a share of
@@ -62,12 +55,9 @@ class Settings(BaseSettings):
     model_dir: Path = DEFAULT_MODEL_DIR
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65_535)] = 8000
-    workers: Annotated[int, Field(ge=1)] = 1
     max_body_bytes: Annotated[int, Field(ge=1024)] = 256 * 1024
-    max_header_bytes: Annotated[int, Field(ge=MIN_HEADER_BYTES)] = 72 * 1024
-    header_timeout: Annotated[float, Field(ge=0.001, le=MAX_HEADER_TIMEOUT_S)] = 10.0
     body_timeout: Annotated[float, Field(gt=0)] = 10.0
-    max_in_flight: Annotated[int, Field(ge=1)] = 512
+    keep_alive_timeout: Annotated[int, Field(ge=1, le=3600)] = 10
     shutdown_timeout: Annotated[int, Field(ge=1, le=1800)] = 8
     challenger_dir: Path | None = None
     feature_store: Path = FEATURE_STORE_CONFIG
