@@ -102,7 +102,10 @@ def test_kendall_tau_matches_scipy_with_ties() -> None:
 # --- drift ----------------------------------------------------------------------------------
 
 
-def test_drift_gauges_in_metrics(make_client: Any, training_posts: list[Post]) -> None:
+def test_drift_gauges_in_metrics(
+    make_client: Any, training_posts: list[Post], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("serving.metrics.DRIFT_SAMPLE", 1)  # every request joins the window
     client = make_client()
     for slate in _slates(training_posts, 150, seed=1):
         assert client.post("/rank", json=slate).status_code == 200
@@ -168,7 +171,7 @@ def test_a_challenger_that_raises_is_isolated(
     plain = make_client()
     for mode in ("shadow", "ab"):
         client = make_client(mode, 1.0)
-        challenger = client.app.state.rollout.challenger  # type: ignore[attr-defined]
+        challenger = client.app.state.service.rollout.challenger  # type: ignore[attr-defined]
         challenger.model = replace(challenger.model, estimator=_Raising())
         for i, slate in enumerate(_slates(training_posts, 10, seed=4)):
             headers = {"X-User-Id": f"user-{i}"}
@@ -190,8 +193,9 @@ def test_a_challenger_that_raises_is_isolated(
 
 
 def test_ab_routes_by_user_and_labels_versions(
-    make_client: Any, training_posts: list[Post]
+    make_client: Any, training_posts: list[Post], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("serving.metrics.DRIFT_SAMPLE", 1)  # every request joins the window
     client = make_client("ab", 0.5)
     slate = training_posts[:5]
     expected: dict[str, int] = {CHAMPION: 0, CHALLENGER: 0}
