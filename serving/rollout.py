@@ -85,8 +85,16 @@ class ServedModel:
 
     @classmethod
     def load(cls, model_dir: Path) -> ServedModel:
-        """Loads and self-checks a bundle directory (raises ``ModelLoadError``)."""
-        return cls(load_lean_model(model_dir))
+        """Loads and self-checks a bundle directory.
+
+        Raises:
+            ModelLoadError: One line naming what is wrong, an unreadable file included.
+        """
+        try:
+            return cls(load_lean_model(model_dir))
+        except OSError as error:  # present but unreadable: permissions, I/O
+            where = error.filename or model_dir
+            raise ModelLoadError(f"{where} cannot be read: {error.strerror}") from error
 
     def score(self, slate: Slate) -> tuple[Posts, Scored]:
         """The slate's columns and calibrated scores.

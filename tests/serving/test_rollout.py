@@ -5,10 +5,13 @@ tests/bundle/test_drift.py; the real-server checks (two processes, workers, star
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 import random
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,9 +20,10 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from scipy import stats
 
+from bundle.store import ModelLoadError
 from serving.app import create_app
 from serving.payloads import Post
-from serving.rollout import in_treatment, kendall_tau
+from serving.rollout import ServedModel, in_treatment, kendall_tau
 from serving.settings import Settings
 from tests.support.bundles import CHALLENGER, CHAMPION, RolloutModels
 
@@ -220,3 +224,24 @@ def test_ab_routes_by_user_and_labels_versions(
         assert value(parsed, "feedrank_drift_window_posts", **labels) == 5 * expected[version]
     bad = client.post("/rank", json={"posts": slate, "user_id": ""})
     assert bad.status_code == 422
+
+
+# --- loading --------------------------------------------------------------------------------
+
+
+def test_an_unreadable_bundle_file_is_refused_in_one_line_naming_it(
+    api_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # mode 000 does not stop root, who runs these tests in CI: the read itself is refused
+    unreadable = api_model_dir / "scoring.json"
+    read_bytes = Path.read_bytes
+
+    def refused(path: Path) -> bytes:
+        if path == unreadable:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", refused)
+    with pytest.raises(ModelLoadError) as raised:
+        ServedModel.load(api_model_dir)
+    assert str(raised.value) == f"{unreadable} cannot be read: Permission denied"
