@@ -2,10 +2,11 @@
 
 Calls the service (``serving.app``) and the echo floor (``benchmarks.echo_floor``) directly as
 ASGI callables on uvloop, the server's loop, with the same 20-post body, so the difference
-between the two is what the service's code adds per request, free of the HTTP server, the kernel and the load generator
-that ``make perf`` also measures. Time is the process's CPU time, which another busy process
-on the machine disturbs far less than the wall clock. The service's stage costs are the
-medians of its own ``Server-Timing`` header, i.e. of the one scoring call that answered.
+between the two is what the service's code adds per request, free of the HTTP server, the
+kernel and the load generator that ``make perf`` also measures. Time is the process's CPU
+time, which another busy process on the machine disturbs far less than the wall clock. The
+service's stage costs are the medians of its own ``Server-Timing`` header, i.e. of the one
+scoring call that answered; ``step_costs`` times each step of /rank on its own.
 """
 
 from __future__ import annotations
