@@ -150,7 +150,7 @@ images: image feature-server-image ## Both images
 
 .PHONY: docker-smoke
 docker-smoke: $(INSTALLED) ## Build both images with docker, run them read-only: API checks, benchmark, 60 s soak, hardening, rollout, feature server
-	bash scripts/docker_smoke.sh
+	PY=$(PY) bash scripts/docker_smoke.sh
 
 FUZZ_EXAMPLES ?= 2000
 SOAK_SECONDS ?= 60
