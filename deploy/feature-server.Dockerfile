@@ -15,7 +15,9 @@
 #                    feast -c feature_repo -f feature_repo/feature_store.redis.yaml serve \
 #                    --host 0.0.0.0 --port 6566 --no-access-log
 # The fill rewrites the offline source and the registry under /app/data (the container's own
-# layer), so it runs without --read-only; the server only reads them.
+# layer), so it runs without --read-only. The server only reads them, and runs read-only given a
+# tmpfs /tmp (`docker run --read-only --tmpfs /tmp ...`): importing Feast creates a temporary
+# directory for its metrics, and gunicorn's control socket goes there too.
 #
 # Base image: as in the Dockerfile (pinned by digest; PYTHON_IMAGE=python:3.11-slim-bookworm
 # for a mirror that serves plain tags only).
