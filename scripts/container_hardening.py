@@ -12,8 +12,9 @@ no-new-privileges`` and no writable mount, so everything that ran before this sc
    model and nothing else, and there is no ``posts.csv`` anywhere in the image;
 4. the serve set only: ``pip list`` shows none of the feature server's, training's or the dev
    set's packages (Feast, pandas, PyArrow, dask, SQLAlchemy, mypy, scikit-learn, ...);
-5. a clean log: every line the service wrote since it started is an ``[INFO]`` line of its own
-   logging format (``serving.__main__``), so no warning, error or traceback;
+5. a clean start: every line the service logged until /health first answered (``--start-log``,
+   saved by ``docker_smoke.sh`` then) is an ``[INFO]`` line of its own logging format
+   (``serving.__main__``): no warning, error or traceback;
 6. the image's ``HEALTHCHECK`` reports ``healthy``;
 7. ``docker stop`` (SIGTERM) ends the server gracefully with exit code 0 within its default
    10 s. This stops the container, so it comes last.
@@ -30,6 +31,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 # the service's code and bundle only: no training code (serving never imports it)
@@ -51,6 +53,7 @@ class Target:
 
     container: str
     image: str
+    start_log: Path
 
     def run(self, script: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
         """``sh -c script`` inside the container."""
@@ -116,9 +119,8 @@ def check_serve_set(target: Target) -> tuple[bool, str]:
     return ok, f"{len(names)} distributions, of which outside the serve set: {unwanted or 'none'}"
 
 
-def check_clean_log(target: Target) -> tuple[bool, str]:
-    logs = docker("logs", target.container)
-    lines = (logs.stdout + logs.stderr).splitlines()
+def check_clean_start(target: Target) -> tuple[bool, str]:
+    lines = target.start_log.read_text(encoding="utf-8").splitlines()
     unclean = [line for line in lines if not line.startswith(CLEAN_LOG_PREFIX)]
     detail = f"{len(lines)} lines, {len(unclean)} not {CLEAN_LOG_PREFIX.strip()}"
     return bool(lines) and not unclean, detail + "".join(f"\n     | {line}" for line in unclean)
@@ -154,14 +156,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--container", required=True, help="name or id of the running container")
     parser.add_argument("--image", required=True, help="the image it runs, e.g. feedrank:smoke")
+    parser.add_argument(
+        "--start-log", type=Path, required=True, help="its log as it was when /health answered"
+    )
     args = parser.parse_args(argv)
-    target = Target(args.container, args.image)
+    target = Target(args.container, args.image, args.start_log)
     checks: list[tuple[str, Callable[[Target], tuple[bool, str]]]] = [
         ("non-root user", check_non_root),
         ("read-only root filesystem", check_read_only),
         ("no build tools or data", check_no_tools_or_data),
         ("serve set only", check_serve_set),
-        ("clean log", check_clean_log),
+        ("clean start", check_clean_start),
         ("HEALTHCHECK passes", check_healthcheck),
         ("graceful docker stop", check_graceful_stop),
     ]

@@ -10,8 +10,8 @@
 #   3. benchmark.py --duration         soak: SOAK_SECONDS (60) at SOAK_CONCURRENCY (32); fails on
 #                                      any error or RSS growth over 32 MiB
 #   4. scripts/container_hardening.py  non-root, read-only, no build tools or data, the serve set
-#                                      only, a clean log, HEALTHCHECK healthy, `docker stop` ends
-#                                      it with exit code 0
+#                                      only, no warning at start, HEALTHCHECK healthy, `docker
+#                                      stop` ends it with exit code 0
 #   5. scripts/container_rollout.py    a LightGBM challenger trained by the CLI on this machine,
 #                                      mounted read-only: shadow mode, then ab mode
 #   6. scripts/container_feature_server.py  the feature server's image, run read-only with a
@@ -53,9 +53,11 @@ docker network inspect bridge >/dev/null 2>&1 \
 [[ -f data/posts.csv ]] || { mkdir -p data && "$PY" generate_dataset.py; }
 
 challenger=""  # the challenger bundle's temporary directory (step 5)
+start_log=$(mktemp)  # the service's log when /health first answered (step 4)
 cleanup() {
   local rc=$? name
   [[ -n $challenger ]] && rm -rf "$challenger"
+  rm -f "$start_log"
   for name in "$CONTAINER" "$CONTAINER-features"; do
     docker container inspect "$name" >/dev/null 2>&1 || continue
     if [[ $rc -ne 0 ]]; then
@@ -125,6 +127,7 @@ start_hardened() {
 port=$(free_port)
 url=http://127.0.0.1:$port
 start_hardened "$CONTAINER" "$port" 8000 "$IMAGE"
+docker logs "$CONTAINER" >"$start_log" 2>&1
 
 say "1/6 API checks: scripts/container_checks.py --url $url --model-version $version"
 "$PY" scripts/container_checks.py --url "$url" --model-version "$version"
@@ -138,7 +141,8 @@ say "3/6 soak: benchmark.py --duration $SOAK_SECONDS --concurrency $SOAK_CONCURR
   --warmup 200 --no-progress
 
 say "4/6 hardening: scripts/container_hardening.py (ends with docker stop)"
-"$PY" scripts/container_hardening.py --container "$CONTAINER" --image "$IMAGE"
+"$PY" scripts/container_hardening.py --container "$CONTAINER" --image "$IMAGE" \
+  --start-log "$start_log"
 
 challenger=$(mktemp -d)
 say "5/6 rollout: python -m training.train --family lightgbm --groups raw, then shadow and ab runs"
