@@ -131,9 +131,25 @@ perf: $(PY) ## wrk: /health, echo floor, /rank (20 posts) [and BASELINE=rev's /r
 		$(foreach option,$(BASELINE_OPTIONS),--baseline-option=$(option))
 	$(MAKE) store-bench
 
+# The two images; PYTHON_IMAGE=tag builds from a base served by tag (the Dockerfiles' headers)
+IMAGE ?= feedrank
+FEATURE_SERVER_IMAGE ?= feedrank-feature-server
+DOCKER_BUILD := docker build $(if $(PYTHON_IMAGE),--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE))
+
+.PHONY: image
+image: ## docker build the service image (Dockerfile) as IMAGE (feedrank)
+	$(DOCKER_BUILD) -t $(IMAGE) .
+
+.PHONY: feature-server-image
+feature-server-image: ## docker build Feast's feature server with its store filled (deploy/feature-server.Dockerfile) as FEATURE_SERVER_IMAGE
+	$(DOCKER_BUILD) -f deploy/feature-server.Dockerfile -t $(FEATURE_SERVER_IMAGE) .
+
+.PHONY: images
+images: image feature-server-image ## Both images
+
 .PHONY: docker-smoke
-docker-smoke: $(INSTALLED) ## Build the image with docker, run it read-only: API checks, benchmark, 60 s soak, hardening
-	bash scripts/docker_smoke.sh
+docker-smoke: $(INSTALLED) ## Build both images with docker, run them read-only: API checks, benchmark, 60 s soak, hardening, rollout, feature server
+	PY=$(PY) bash scripts/docker_smoke.sh
 
 FUZZ_EXAMPLES ?= 2000
 SOAK_SECONDS ?= 60

@@ -8,11 +8,15 @@ no-new-privileges`` and no writable mount, so everything that ran before this sc
 
 1. non-root: the image's ``USER`` and the uid of PID 1 inside the container;
 2. read-only root: Docker reports it and even root cannot create a file, ``/tmp`` included;
-3. no build tools (compilers, make, uv) and no data: ``/app`` holds the service code, the
-   model, the Feast definitions and registry and nothing else, and there is no ``posts.csv``
-   anywhere in the image;
-4. the image's ``HEALTHCHECK`` reports ``healthy``;
-5. ``docker stop`` (SIGTERM) ends the server gracefully with exit code 0 within its default
+3. no build tools (compilers, make, uv) and no data: ``/app`` holds the service code and the
+   model and nothing else, and there is no ``posts.csv`` anywhere in the image;
+4. the serve set only: ``pip list`` shows none of the feature server's, training's or the dev
+   set's packages (Feast, pandas, PyArrow, dask, SQLAlchemy, mypy, scikit-learn, ...);
+5. a clean start: every line the service logged until /health first answered (``--start-log``,
+   saved by ``docker_smoke.sh`` then) is an ``[INFO]`` line of its own logging format
+   (``serving.__main__``): no warning, error or traceback;
+6. the image's ``HEALTHCHECK`` reports ``healthy``;
+7. ``docker stop`` (SIGTERM) ends the server gracefully with exit code 0 within its default
    10 s. This stops the container, so it comes last.
 
 Prints one line per check and the image size; exits 1 if any check failed.
@@ -27,14 +31,18 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 # the service's code and bundle only: no training code (serving never imports it)
-APP_CONTENTS: Final = {
-    "bundle", "features", "models", "requirements", "serving", "feature_repo", "data",
-}  # fmt: skip
-# /app/data holds the Feast registry alone (the online store is given at docker run)
-APP_DATA: Final = "feast/registry.db"
+APP_CONTENTS: Final = {"bundle", "features", "models", "serving"}
+# distributions the serve set must not pull in: the feature server's, training's, the dev set's
+NOT_SERVED: Final = (
+    "feast", "pandas", "pyarrow", "dask", "sqlalchemy", "mypy", "gunicorn",
+    "scikit-learn", "scipy", "lightgbm", "pyspark", "jupyterlab", "pytest", "ruff",
+)  # fmt: skip
+# serving.__main__'s log format is "[LEVEL] message"
+CLEAN_LOG_PREFIX: Final = "[INFO] "
 BUILD_TOOLS: Final = ("gcc", "cc", "c++", "g++", "clang", "make", "ld", "as", "uv", "cargo")
 HEALTHY_WITHIN_S: Final = 90
 
@@ -45,6 +53,7 @@ class Target:
 
     container: str
     image: str
+    start_log: Path
 
     def run(self, script: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
         """``sh -c script`` inside the container."""
@@ -91,16 +100,30 @@ def check_no_tools_or_data(target: Target) -> tuple[bool, str]:
         " ; ".join(f"command -v {tool} || true" for tool in BUILD_TOOLS)
     ).stdout.split()
     app = set(target.run("ls -A /app").stdout.split())
-    data = target.run("cd /app/data && find . -type f | sed 's|^./||'").stdout.split()
     datasets = target.run(
         "find / -xdev \\( -name posts.csv -o -name '*.ipynb' -o -name evaluation_report.md \\) "
         "-print 2>/dev/null"
     ).stdout.split()
-    ok = not found and app == APP_CONTENTS and data == [APP_DATA] and not datasets
+    ok = not found and app == APP_CONTENTS and not datasets
     return ok, (
-        f"build tools found: {found or 'none'}; /app = {sorted(app)}; /app/data = {data}; "
+        f"build tools found: {found or 'none'}; /app = {sorted(app)}; "
         f"data/notebooks/reports found: {datasets or 'none'}"
     )
+
+
+def check_serve_set(target: Target) -> tuple[bool, str]:
+    listed = target.run("python -m pip list --format json --disable-pip-version-check")
+    names = {entry["name"].lower() for entry in json.loads(listed.stdout or "[]")}
+    unwanted = sorted(names.intersection(NOT_SERVED))
+    ok = listed.returncode == 0 and bool(names) and not unwanted
+    return ok, f"{len(names)} distributions, of which outside the serve set: {unwanted or 'none'}"
+
+
+def check_clean_start(target: Target) -> tuple[bool, str]:
+    lines = target.start_log.read_text(encoding="utf-8").splitlines()
+    unclean = [line for line in lines if not line.startswith(CLEAN_LOG_PREFIX)]
+    detail = f"{len(lines)} lines, {len(unclean)} not {CLEAN_LOG_PREFIX.strip()}"
+    return bool(lines) and not unclean, detail + "".join(f"\n     | {line}" for line in unclean)
 
 
 def check_healthcheck(target: Target) -> tuple[bool, str]:
@@ -125,14 +148,7 @@ def check_graceful_stop(target: Target) -> tuple[bool, str]:
     stopped = docker("stop", "--time", "10", target.container)
     took = time.monotonic() - start
     state = inspect(target.container)["State"]
-    logs = docker("logs", "--tail", "20", target.container)
-    text = logs.stdout + logs.stderr
-    ok = (
-        stopped.returncode == 0
-        and state.get("ExitCode") == 0
-        and not state.get("OOMKilled")
-        and "Granian shutdown completed" in text
-    )
+    ok = stopped.returncode == 0 and state.get("ExitCode") == 0 and not state.get("OOMKilled")
     return ok, f"docker stop took {took:.1f} s, exit code {state.get('ExitCode')}"
 
 
@@ -140,12 +156,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--container", required=True, help="name or id of the running container")
     parser.add_argument("--image", required=True, help="the image it runs, e.g. feedrank:smoke")
+    parser.add_argument(
+        "--start-log", type=Path, required=True, help="its log as it was when /health answered"
+    )
     args = parser.parse_args(argv)
-    target = Target(args.container, args.image)
+    target = Target(args.container, args.image, args.start_log)
     checks: list[tuple[str, Callable[[Target], tuple[bool, str]]]] = [
         ("non-root user", check_non_root),
         ("read-only root filesystem", check_read_only),
         ("no build tools or data", check_no_tools_or_data),
+        ("serve set only", check_serve_set),
+        ("clean start", check_clean_start),
         ("HEALTHCHECK passes", check_healthcheck),
         ("graceful docker stop", check_graceful_stop),
     ]
