@@ -53,10 +53,10 @@ from typing import Any, Final
 import httpx
 from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hints
 
+from benchmarks.payloads import DEFAULT_DATA, describe_source, load_posts, slate_body
 from benchmarks.tables import latency_summary, render
 from benchmarks.wrk import WrkError
 from benchmarks.wrk_mode import wrk_benchmark
-from serving.payloads import DEFAULT_DATA, describe_source, load_posts, slate_body
 
 MAX_POSTS: Final = 20
 JSON_HEADERS: Final = {"content-type": "application/json"}

@@ -23,9 +23,9 @@ from typing import Any, Final
 from starlette.types import ASGIApp, Message
 
 from benchmarks.echo_floor import create_echo_app
+from benchmarks.payloads import DEFAULT_DATA, load_posts, slate_body
 from serving.app import create_app
 from serving.metrics import STAGES
-from serving.payloads import DEFAULT_DATA, load_posts, slate_body
 from serving.settings import load_settings
 
 WARMUP: Final = 300

@@ -17,8 +17,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Final
 
+from benchmarks.payloads import describe_source, load_posts, slate_body
 from benchmarks.wrk import run_wrk, write_bodies, wrk_binary
-from serving.payloads import describe_source, load_posts, slate_body
 
 MAX_POSTS: Final = 20
 BODIES_PER_PHASE: Final = 512

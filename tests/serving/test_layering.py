@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.payloads import load_posts
 from bundle.scoring import FAMILIES
 from features.schema import INPUT_COLUMNS
 from features.transform import ALL_GROUPS
-from serving.payloads import load_posts
 from serving.schemas import columns
 from tests.support import ROOT
 from tests.support.bundles import save_bundle

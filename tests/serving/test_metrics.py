@@ -9,10 +9,10 @@ import asyncio
 import numpy as np
 import pytest
 
+from benchmarks.payloads import synthetic_posts
 from bundle.drift import reference
 from features.schema import INPUT_COLUMNS
 from serving.metrics import DRIFT_BATCH, Metrics, RankOutcome, StageTimings
-from serving.payloads import synthetic_posts
 from serving.schemas import columns
 from serving.settings import Settings
 

@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from scipy import stats
 
+from benchmarks.payloads import Post
 from serving.app import create_app
-from serving.payloads import Post
 from serving.rollout import in_treatment, kendall_tau
 from serving.settings import Settings
 from tests.support.bundles import CHALLENGER, CHAMPION, RolloutModels

@@ -1,4 +1,4 @@
-"""Realistic /rank request bodies, shared by ``benchmarks`` and ``benchmark.py``.
+"""Realistic /rank request bodies for the benchmarks, ``benchmark.py`` and the tests.
 
 Slates are sampled from ``data/posts.csv`` (the label dropped) so titles, subreddits and
 numeric ranges match production-like traffic; when the file is absent, posts are drawn from
