@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         for repeat in range(args.repeats):
             for name, options in engines.items():  # interleaved, so load drifts hit both alike
                 output = Path(work) / f"{name}-{repeat}.parquet"
-                command = [sys.executable, "-m", "training.predict", *options,
+                command = [sys.executable, "-m", "batch", *options,
                            "--input", str(source), "--output", str(output),
                            "--model-dir", str(model_dir)]  # fmt: skip
                 run = measure(command)
