@@ -99,7 +99,7 @@ benchmark: $(CLIENT) ## Benchmark a running server or container (URL=..., CONCUR
 
 .PHONY: batch-bench
 batch-bench: $(INSTALLED) ## Both batch engines on 1,000,000 rows (canonical rows, new ids): wall time, rows/s, peak RSS
-	$(PY) -m batch.bench
+	$(PY) -m benchmarks.batch
 
 REDIS_PORT ?= 6379
 
