@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any, Final
 
 DEFAULT_DATA: Final = Path("data/posts.csv")
+# the largest slate /rank accepts (serving.settings.MAX_POSTS, which needs more than the
+# benchmark client installs)
+MAX_POSTS: Final = 20
 _INT_FIELDS: Final = ("post_id", "score", "num_comments", "author_karma")
 _FLOAT_FIELDS: Final = ("upvote_ratio", "post_age_hours")
 _SUBREDDITS: Final = (
