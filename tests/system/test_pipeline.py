@@ -32,9 +32,9 @@ import batch.__main__ as batch_cli
 from bundle.store import ModelLoadError, load_model, save_model
 from tests.support import ROOT
 from tests.support.files import hidden_leftovers
+from training.artifacts import PREDICTIONS, write_predictions
 from training.data import Dataset, Split
 from training.results import TRAINING, TRAINING_METRICS, write_metrics
-from training.train import PREDICTIONS, _write_predictions
 
 pytestmark = pytest.mark.faults
 SMALL_ROWS = 4_000
@@ -72,7 +72,7 @@ def finish(process: subprocess.Popen[str]) -> tuple[int, str]:
 
 
 def write_small_predictions(path: Path) -> None:
-    """``training.train._write_predictions`` on a 6-row dataset, as FAULT_SCRIPT writes it."""
+    """``training.artifacts.write_predictions`` on a 6-row dataset, as FAULT_SCRIPT writes it."""
     posts = {
         "post_id": np.arange(6),
         "subreddit": np.array(["aww"] * 6, dtype=object),
@@ -80,7 +80,7 @@ def write_small_predictions(path: Path) -> None:
     }
     split = Split(np.array([0, 1]), np.array([2, 3]), np.array([4, 5]))
     probabilities = {"model": np.full(2, 0.5)}
-    _write_predictions(Dataset(posts, split), probabilities, probabilities, path)
+    write_predictions(Dataset(posts, split), probabilities, probabilities, path)
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:
