@@ -22,7 +22,6 @@ the message is the one the local engine prints for the same file.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
 import pickle
@@ -33,7 +32,7 @@ import warnings
 from collections.abc import Iterator, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import pandas as pd
 import pyarrow as pa
@@ -63,6 +62,7 @@ from batch.frames import (
     score_batch,
     staging_name,
 )
+from batch.hadoop import HadoopFiles
 from bundle.scoring import RankingModel
 from bundle.store import METADATA_FILE, MODEL_FILE, SCORING_FILE, load_lean_model
 from features.io import NO_ROWS, Faults, find_faults, require_columns
@@ -189,7 +189,7 @@ def score(spark: SparkSession, source: str, target: str, model_dir: Path) -> Non
     if is_parquet(target) and not is_parquet(source):
         scored = scored.select(*_typed(scored.columns))
     staging = staging_name(target)
-    files = _FileSystem(spark)
+    files = HadoopFiles(spark)
     try:
         writer = scored.write.mode("overwrite")
         if is_parquet(target):
@@ -221,7 +221,7 @@ def read(spark: SparkSession, source: str) -> DataFrame:
         if is_parquet(source):
             frame = spark.read.parquet(source)
         else:
-            names = _FileSystem(spark).header(source)
+            names = HadoopFiles(spark).header(source)
             strings = StructType([StructField(name, StringType()) for name in names])
             frame = spark.read.csv(source, strings, header=True, mode="FAILFAST", **CSV_QUOTING)
     except PySparkException as error:
@@ -336,67 +336,3 @@ def _first_fraction(frame: DataFrame) -> str | None:
 def _unreadable(source: str, error: PySparkException) -> SchemaError:
     kind = "Parquet file" if is_parquet(source) else "CSV"
     return SchemaError(f"input file {source} is not a readable {kind}: {error.getMessage()}")
-
-
-class _FileSystem:
-    """Renames and deletes through Hadoop's FileSystem, the layer Spark itself writes with."""
-
-    def __init__(self, spark: SparkSession) -> None:
-        jvm: Any = spark.sparkContext._jvm  # PySpark exposes Hadoop's classes only here
-        self._jvm = jvm
-        self._path = jvm.org.apache.hadoop.fs.Path
-        self._conf = spark.sparkContext._jsc.hadoopConfiguration()
-
-    def _resolve(self, location: str) -> tuple[Any, Any]:
-        path = self._path(location)
-        return path.getFileSystem(self._conf), path
-
-    def header(self, location: str) -> list[str]:
-        """The column names in the first line of the first file Spark would read at
-        ``location`` (a file, a directory of parts, or a glob), decompressed as Spark does.
-
-        Raises:
-            SchemaError: Nothing is at ``location``, or its files are empty.
-        """
-        fs, path = self._resolve(location)
-        found = fs.globStatus(path) or []
-        if not found:
-            raise SchemaError(f"input file {location} does not exist")
-        parts = [
-            part
-            for status in found
-            for part in (fs.listStatus(status.getPath()) if status.isDirectory() else [status])
-            if part.isFile()
-            and part.getLen() > 0
-            and not part.getPath().getName().startswith(("_", "."))
-        ]
-        if not parts:
-            raise SchemaError(f"input file {location} is empty")
-        first = min((part.getPath() for part in parts), key=str)
-        stream = fs.open(first)
-        codec = self._jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(self._conf)
-        if (decompress := codec.getCodec(first)) is not None:
-            stream = decompress.createInputStream(stream)
-        io = self._jvm.java.io
-        reader = io.BufferedReader(io.InputStreamReader(stream, "UTF-8"))
-        try:
-            line = reader.readLine()
-        finally:
-            reader.close()
-        return next(csv.reader([line])) if line else []
-
-    def delete(self, location: str) -> None:
-        fs, path = self._resolve(location)
-        fs.delete(path, True)
-
-    def replace(self, staging: str, target: str) -> None:
-        """Moves ``staging`` to ``target``; an old ``target`` is moved aside, then deleted."""
-        fs, path = self._resolve(target)
-        _, new = self._resolve(staging)
-        retired = self._path(staging_name(target) + "-old")
-        fs.delete(retired, True)
-        if fs.exists(path):
-            fs.rename(path, retired)
-        if not fs.rename(new, path):
-            raise SchemaError(f"could not rename {staging} to {target}")
-        fs.delete(retired, True)
