@@ -64,6 +64,7 @@ def sample_csv(deployed_bundle: TrainedBundle, tmp_path_factory: pytest.TempPath
     return path
 
 
+@pytest.mark.e2e  # the command as a process
 def test_scores_match_the_model(
     deployed_bundle: TrainedBundle, sample_csv: Path, tmp_path: Path
 ) -> None:
@@ -171,6 +172,7 @@ def test_input_is_never_overwritten(
     assert sample_csv.read_bytes() == before
 
 
+@pytest.mark.e2e  # the command as a process
 def test_missing_model_dir_is_one_line_from_the_process(sample_csv: Path, tmp_path: Path) -> None:
     result = run_process(
         "--input", sample_csv, "--output", tmp_path / "o.csv", "--model-dir", tmp_path / "none"
