@@ -127,7 +127,6 @@ store-bench: $(PY) ## /rank/ids store-read p50/p99 (20 ids) on SQLite and Redis 
 
 PERF_SECONDS ?= 5
 PERF_REPEATS ?= 3
-WORKERS ?= 1
 # a git revision to measure beside the working tree (git worktree), and its server's options
 BASELINE ?=
 BASELINE_OPTIONS ?=
@@ -135,7 +134,7 @@ BASELINE_OPTIONS ?=
 .PHONY: perf
 perf: $(PY) ## wrk: /health, echo floor, /rank (20 posts) [and BASELINE=rev's /rank] at c1-64, then store-bench; renders reports/performance.md
 	$(PY) -m benchmarks.perf --seconds $(PERF_SECONDS) --repeats $(PERF_REPEATS) \
-		--workers $(WORKERS) --json reports/benchmarks/perf.json \
+		--json reports/benchmarks/perf.json \
 		$(if $(BASELINE),--baseline $(BASELINE)) \
 		$(foreach option,$(BASELINE_OPTIONS),--baseline-option=$(option))
 	$(MAKE) store-bench

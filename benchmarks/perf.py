@@ -1,8 +1,8 @@
 """``python -m benchmarks.perf`` (``make perf``): /rank against its floor and a baseline, with wrk.
 
-Starts local servers with the same worker count: the service (``python -m serving``, as the
-image runs it), the echo floor (``benchmarks.echo_floor``, under the same Granian
-configuration) and, with ``--baseline REV``, the service as it was at git revision ``REV``,
+Starts local servers, one process each: the service (``python -m serving``, as the image runs
+it), the fixed yardstick (``benchmarks.echo_floor``, a FastAPI echo on uvicorn) and, with
+``--baseline REV``, the service as it was at git revision ``REV``,
 run from a temporary ``git worktree`` with this interpreter. For each repetition and each
 concurrency it drives /health, the echo floor, /rank (20-post slates) and the baseline's /rank
 with wrk in turn, rotating their order, and records throughput, latency and the server's CPU
@@ -173,7 +173,7 @@ def worktree(revision: str) -> Iterator[Path]:
 
 
 def targets(args: argparse.Namespace, baseline_tree: Path | None) -> dict[str, Target]:
-    env = {**os.environ, "FEEDRANK_WORKERS": str(args.workers)}
+    env = dict(os.environ)
     if args.model_dir is not None:
         env["FEEDRANK_MODEL_DIR"] = str(args.model_dir.resolve())
     python = sys.executable
@@ -192,7 +192,6 @@ def targets(args: argparse.Namespace, baseline_tree: Path | None) -> dict[str, T
         baseline_env = {
             **env,
             "FEEDRANK_MODEL_DIR": str(model_dir.resolve()),
-            "WEB_CONCURRENCY": str(args.workers),
         }
         command = [python, "-m", "serving", *args.baseline_option]
         out["baseline"] = Target(command, baseline_tree, baseline_env, "/ready")
@@ -269,7 +268,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=5.0, help="per wrk run")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repetitions")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 64])
-    parser.add_argument("--workers", type=int, default=1, help="processes per server")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--baseline", default=None, help="a git revision to compare against")
     parser.add_argument(
@@ -286,8 +284,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     args = parser.parse_args(argv)
-    if args.repeats < 1 or args.seconds < 1 or args.workers < 1:
-        parser.error("--repeats, --seconds and --workers must be >= 1")
+    if args.repeats < 1 or args.seconds < 1:
+        parser.error("--repeats and --seconds must be >= 1")
     return args
 
 
@@ -310,7 +308,6 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "seconds": args.seconds,
         "repeats": args.repeats,
-        "workers": args.workers,
         "slate": f"20 posts per /rank request; {describe_source(args.data)}",
         "model_version": model["model_version"],
         "model_family": model["family"],

@@ -9,6 +9,7 @@ module imports NumPy only, so the serving image needs no pandas; CSV reading is 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -20,20 +21,57 @@ ID_COLUMN: Final = "post_id"
 LABEL_COLUMN: Final = "engaged"
 TEXT_COLUMN: Final = "title"
 CATEGORY_COLUMN: Final = "subreddit"
-RAW_COLUMNS: Final = (
-    "score",
-    "num_comments",
-    "upvote_ratio",
-    "post_age_hours",
-    "author_karma",
+
+
+@dataclass(frozen=True)
+class PostField:
+    """One field of a post: its JSON type, its bounds and what it means.
+
+    ``low`` and ``high`` bound a number's value, or a text's length in characters. They are the
+    physical ranges a post can take: the generator stays inside them, and the CSV reader, the
+    API and the posts read from the feature store reject the rest.
+    """
+
+    name: str
+    kind: type[int] | type[float] | type[str]
+    low: float
+    high: float
+    description: str
+
+
+# Every field of a post, declared once: the request types, the OpenAPI description, the column
+# dtypes, the Spark, Parquet and Feast schemas and the benchmark payloads derive from this.
+# Reddit caps titles at 300 characters and subreddit names at 21; a little slack for both.
+POST_SCHEMA: Final = (
+    PostField(ID_COLUMN, int, 0, 2**63 - 1, "Unique within the request (int64)."),
+    PostField(TEXT_COLUMN, str, 0, 300, "Post title."),
+    PostField(
+        CATEGORY_COLUMN,
+        str,
+        1,
+        64,
+        "Case-sensitive. A name not seen in training is scored with the fallback described "
+        "in SERVING.md and flagged as `unknown_subreddit`.",
+    ),
+    PostField("score", int, 0, 1e9, "Net votes (JSON integer)."),
+    PostField("num_comments", int, 0, 1e9, "Comment count (JSON integer)."),
+    PostField("upvote_ratio", float, 0.0, 1.0, "Share of votes that are upvotes, in [0, 1]."),
+    PostField("post_age_hours", float, 0.0, 1e6, "Hours since posting (finite, non-negative)."),
+    PostField("author_karma", int, 0, 1e12, "Author's karma (JSON integer)."),
 )
+SCHEMA_BY_NAME: Final = {field.name: field for field in POST_SCHEMA}
+INPUT_COLUMNS: Final = tuple(field.name for field in POST_SCHEMA)
 # what a post carries besides its id: the fields the feature store keeps per post
-POST_FIELDS: Final = (TEXT_COLUMN, CATEGORY_COLUMN, *RAW_COLUMNS)
-INPUT_COLUMNS: Final = (ID_COLUMN, *POST_FIELDS)
+POST_FIELDS: Final = INPUT_COLUMNS[1:]
+# the numeric fields the model reads as they are
+RAW_COLUMNS: Final = tuple(field.name for field in POST_SCHEMA[1:] if field.kind is not str)
 TRAINING_COLUMNS: Final = (*INPUT_COLUMNS, LABEL_COLUMN)
 # The whole numbers among them: a typed output (Parquet) stores these as 64-bit integers, the
 # other RAW_COLUMNS as doubles and the title and subreddit as text.
-INTEGER_COLUMNS: Final = (ID_COLUMN, "score", "num_comments", "author_karma", LABEL_COLUMN)
+INTEGER_COLUMNS: Final = (
+    *(field.name for field in POST_SCHEMA if field.kind is int),
+    LABEL_COLUMN,
+)
 # the Feast repository's default config (features/feature_store.py defines what it holds)
 FEATURE_STORE_CONFIG: Final = Path("feature_repo/feature_store.yaml")
 
@@ -51,13 +89,8 @@ KNOWN_SUBREDDITS: Final = (
     "sports",
 )
 
-# Physical ranges a post can take; the generator stays inside them and serving rejects the rest.
 NUMERIC_BOUNDS: Final[Mapping[str, tuple[float, float]]] = {
-    "score": (0.0, 1e9),
-    "num_comments": (0.0, 1e9),
-    "upvote_ratio": (0.0, 1.0),
-    "post_age_hours": (0.0, 1e6),
-    "author_karma": (0.0, 1e12),
+    name: (SCHEMA_BY_NAME[name].low, SCHEMA_BY_NAME[name].high) for name in RAW_COLUMNS
 }
 
 

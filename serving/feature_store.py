@@ -14,29 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Final, NoReturn, NotRequired
-
-from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError, with_config
-from pydantic_core import PydanticCustomError
-from typing_extensions import TypedDict
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from features.schema import ID_COLUMN, POST_FIELDS
-from serving.errors import ERROR_RESPONSES, RETRY_AFTER, ApiError, ErrorBody, ErrorDetail
-from serving.schemas import (
-    MAX_POST_ID,
-    STRICT,
-    PostIn,
-    UserId,
-    checked_user_header,
-    json_value,
-)
-from serving.settings import MAX_POSTS
+from serving.errors import RETRY_AFTER, ApiError, ErrorDetail
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -47,72 +31,6 @@ STORE_READS: Final = 8
 PROBE_ID: Final = 0
 
 log = logging.getLogger("feedrank.serving")
-
-
-def _distinct(ids: list[int]) -> list[int]:
-    repeated = sorted(post_id for post_id, count in Counter(ids).items() if count > 1)
-    if repeated:
-        raise PydanticCustomError(
-            "duplicate_post_id", "post_ids repeat {ids}", {"ids": ", ".join(map(str, repeated))}
-        )
-    return ids
-
-
-@with_config(ConfigDict(**STRICT, json_schema_extra={"examples": [{"post_ids": [101, 102]}]}))
-class RankIdsRequest(TypedDict):
-    """Posts named by id; their fields are read from the online feature store."""
-
-    post_ids: Annotated[
-        list[Annotated[int, Field(ge=0, le=MAX_POST_ID)]],
-        Field(min_length=1, max_length=MAX_POSTS, description=f"1 to {MAX_POSTS} distinct ids."),
-        AfterValidator(_distinct),
-    ]
-    user_id: NotRequired[
-        Annotated[UserId | None, Field(description="As in /rank: assigns the A/B arm.")]
-    ]
-
-
-_RANK_IDS: Final = TypeAdapter(RankIdsRequest)
-RANK_IDS_BODY: Final = {
-    "required": True,
-    "content": {"application/json": {"schema": _RANK_IDS.json_schema()}},
-}
-RANK_IDS_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
-    **ERROR_RESPONSES,
-    422: {
-        "model": ErrorBody,
-        "description": "`unknown_post_id`: ids the store does not hold, listed in `details`; "
-        f"or the id list breaks the contract (1-{MAX_POSTS} distinct non-negative integers).",
-    },
-    503: {
-        "model": ErrorBody,
-        "description": f"{ERROR_RESPONSES[503]['description']} `store_unavailable`: the "
-        "feature store failed or missed its deadline.",
-    },
-}
-
-
-@dataclass(frozen=True)
-class IdsInput:
-    post_ids: list[int]
-    user_id: str | None
-
-
-def parse_ids_body(body: bytes, user_header: str | None) -> IdsInput:
-    """Parses and validates a ``/rank/ids`` body, with ``/rank``'s rules for JSON and users.
-
-    Raises:
-        ApiError: 400 when the body is empty, not UTF-8 or not JSON.
-        RequestValidationError: 422 when the JSON breaks the contract.
-    """
-    checked_user_header(user_header)
-    try:
-        validated = _RANK_IDS.validate_python(json_value(body))
-    except ValidationError as error:
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
-        ) from None
-    return IdsInput(validated["post_ids"], user_header or validated.get("user_id"))
 
 
 class PostStore:
@@ -171,8 +89,9 @@ class PostStore:
         """Lets the process exit without waiting for reads nobody waits for any more."""
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    async def posts(self, ids: list[int]) -> tuple[list[PostIn], float]:
-        """The posts ``ids`` name, in that order, and the seconds the read took.
+    async def read(self, ids: list[int]) -> tuple[dict[str, list[Any]], float]:
+        """The fields of the posts ``ids`` name as columns, in that order, and the seconds the
+        read took.
 
         Raises:
             ApiError: 422 listing the ids the store does not hold; 503 when the store failed
@@ -186,11 +105,7 @@ class PostStore:
         self.observe("unknown" if missing else "ok", seconds)
         if missing:
             raise _unknown(ids, missing)
-        posts: list[PostIn] = [
-            {ID_COLUMN: post_id, **{c: columns[c][row] for c in POST_FIELDS}}  # type: ignore[typeddict-item]
-            for row, post_id in enumerate(ids)
-        ]
-        return posts, seconds
+        return columns, seconds
 
     async def status(self) -> str:
         """``ok``, or why /rank/ids answers 503: what /ready reports."""

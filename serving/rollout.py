@@ -26,10 +26,11 @@ import numpy as np
 
 from bundle.scoring import Scored
 from bundle.store import LoadedLeanModel, ModelLoadError, check_model, load_lean_model
-from features.schema import CATEGORY_COLUMN, INPUT_COLUMNS, Posts
+from features.schema import CATEGORY_COLUMN, Posts
 from serving.metrics import Metrics, RankOutcome
-from serving.schemas import ModelInfo, PostIn, columns
+from serving.schemas import ModelInfo
 from serving.settings import MAX_POSTS, ConfigError, Settings
+from serving.slate import Slate
 
 ERROR_LOG_INTERVAL_SECONDS: Final = 60.0
 _METADATA_SHOWN_ELSEWHERE: Final = frozenset(
@@ -84,16 +85,24 @@ class ServedModel:
 
     @classmethod
     def load(cls, model_dir: Path) -> ServedModel:
-        """Loads and self-checks a bundle directory (raises ``ModelLoadError``)."""
-        return cls(load_lean_model(model_dir))
+        """Loads and self-checks a bundle directory.
 
-    def score(self, posts: list[PostIn]) -> tuple[Posts, Scored]:
-        """The posts' columns and calibrated scores.
+        Raises:
+            ModelLoadError: One line naming what is wrong, an unreadable file included.
+        """
+        try:
+            return cls(load_lean_model(model_dir))
+        except OSError as error:  # present but unreadable: permissions, I/O
+            where = error.filename or model_dir
+            raise ModelLoadError(f"{where} cannot be read: {error.strerror}") from error
+
+    def score(self, slate: Slate) -> tuple[Posts, Scored]:
+        """The slate's columns and calibrated scores.
 
         Raises:
             ModelFailure: The model raised, or returned a non-finite score.
         """
-        table = columns(posts, INPUT_COLUMNS)
+        table = slate.table()
         try:
             scored = self.model.score(table)
             if not np.isfinite(scored.probabilities).all():
@@ -101,18 +110,17 @@ class ServedModel:
         except Exception as error:
             self.failing = True
             raise ModelFailure(
-                f"model {self.version} failed to score {len(posts)} post(s)"
+                f"model {self.version} failed to score {len(slate)} post(s)"
             ) from error
         self.failing = False
         return table, scored
 
-    def notes(self, posts: list[PostIn], unknown: list[bool]) -> list[str]:
+    def notes(self, slate: Slate, unknown: list[bool]) -> list[str]:
         """Remarks for the response: which posts were scored with the fallback, and how."""
         if not any(unknown):
             return []
-        names = sorted(
-            {post["subreddit"] for post, flag in zip(posts, unknown, strict=True) if flag}
-        )
+        subreddits = slate.fields[CATEGORY_COLUMN]
+        names = sorted({name for name, flag in zip(subreddits, unknown, strict=True) if flag})
         return [
             f"{sum(unknown)} post(s) from subreddit(s) not seen in training "
             f"({', '.join(repr(name) for name in names)}): {self.unknown_subreddit_fallback}"
@@ -170,10 +178,10 @@ class Rollout:
         self.share = settings.challenger_share or 0.0
         self.metrics = metrics
         self._last_error_log = -ERROR_LOG_INTERVAL_SECONDS
-        metrics.s.model_info.labels(champion.version, champion.model.family).set(1)
+        metrics.rollout.model_info.labels(champion.version, champion.model.family).set(1)
         metrics.watch_drift(champion.version, champion.loaded.metadata.get("drift"))
         if challenger is not None:
-            metrics.s.rollout_info.labels(
+            metrics.rollout.rollout_info.labels(
                 self.mode, champion.version, challenger.version, f"{self.share:g}"
             ).set(1)
             if self.mode == "ab":
@@ -185,8 +193,8 @@ class Rollout:
         champion, challenger = load_models(settings)
         return cls(champion, challenger, settings, metrics)
 
-    def rank(self, posts: list[PostIn], user_id: str | None) -> Ranking:
-        """Scores ``posts`` with the model this request belongs to.
+    def rank(self, slate: Slate) -> Ranking:
+        """Scores the slate with the model its user belongs to.
 
         Raises:
             ModelFailure: The champion raised on valid posts (503).
@@ -195,18 +203,18 @@ class Rollout:
         if (
             challenger is not None
             and self.mode == "ab"
-            and user_id
-            and in_treatment(user_id, challenger.version, self.share)
+            and slate.user_id
+            and in_treatment(slate.user_id, challenger.version, self.share)
         ):
             try:
-                return self._ranking(challenger, "challenger", posts)
+                return self._ranking(challenger, "challenger", slate)
             except ModelFailure:
                 self._challenger_failed()
-        return self._ranking(self.champion, "champion", posts)
+        return self._ranking(self.champion, "champion", slate)
 
     @staticmethod
-    def _ranking(served: ServedModel, role: str, posts: list[PostIn]) -> Ranking:
-        table, scored = served.score(posts)
+    def _ranking(served: ServedModel, role: str, slate: Slate) -> Ranking:
+        table, scored = served.score(slate)
         unknown = served.model.features.unknown_subreddits(table[CATEGORY_COLUMN]).tolist()
         return Ranking(served, role, table, scored, unknown)
 
@@ -236,7 +244,7 @@ class Rollout:
     def _challenger_failed(self) -> None:
         """Counts the failure; logs its traceback at most once a minute."""
         assert self.challenger is not None
-        self.metrics.s.challenger_errors.labels(self.challenger.version, self.mode).inc()
+        self.metrics.rollout.challenger_errors.labels(self.challenger.version, self.mode).inc()
         now = time.monotonic()
         if now - self._last_error_log >= ERROR_LOG_INTERVAL_SECONDS:
             self._last_error_log = now

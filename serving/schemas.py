@@ -1,28 +1,24 @@
-"""The API contract: the one request type that validates ``/rank`` bodies, and the response.
+"""The API contract: the request types of ``/rank`` and ``/rank/ids``, and the responses.
 
 Validation is strict on purpose. A ranking service that quietly coerces ``"12"`` to 12 or
 ``true`` to 1 hides client bugs that then surface as odd rankings, so wrong JSON types are
-rejected, numbers must be finite and inside the physical ranges of ``features.schema``, unknown
-fields are refused (a misspelt ``num_coments`` would otherwise be dropped silently), and so is a
-key that appears twice in one object (JSON parsers disagree on which value wins).
+rejected, numbers must be finite and inside the bounds of ``features.schema.POST_SCHEMA``,
+unknown fields are refused (a misspelt ``num_coments`` would otherwise be dropped silently),
+and so is a key that appears twice in one object (JSON parsers disagree on which value wins).
 
-A body is parsed once, by jiter with its duplicate-key check, and validated once, by pydantic
-against ``RankBody``: the ``{"posts": [...]}`` form or a bare array, told apart by the JSON
-value's type. Posts are validated into plain dicts (``PostIn``), which are what the response
-echoes. An object may carry at most ``MAX_KEYS`` keys, so no body makes the validator describe
-thousands of unknown fields.
+Every type here derives from ``POST_SCHEMA``. A body is parsed once, by jiter with its
+duplicate-key check, and converted once, by msgspec into typed structs: the fast path every
+valid request takes. msgspec reports only the first problem, as text, so a body it refuses is
+validated again by the pydantic types, whose structured errors become the 422's details; they
+also describe the request in OpenAPI.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
-from typing import Annotated, Any, Final, Literal, NotRequired
+import json
+from typing import Annotated, Any, Final, Literal, NotRequired, cast
 
-import jiter
-import numpy as np
-import orjson
-from fastapi.exceptions import RequestValidationError
+import msgspec
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -32,60 +28,25 @@ from pydantic import (
     JsonValue,
     Tag,
     TypeAdapter,
-    ValidationError,
     with_config,
 )
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
-from features.schema import (
-    CATEGORY_COLUMN,
-    ID_COLUMN,
-    NUMERIC_BOUNDS,
-    RAW_COLUMNS,
-    TEXT_COLUMN,
-    Posts,
-)
-from serving.errors import ApiError
+from features.schema import POST_SCHEMA, PostField
 from serving.settings import MAX_POSTS
 
-# Reddit caps titles at 300 characters and subreddit names at 21; a little slack for both.
-MAX_TITLE_CHARS: Final = 300
-MAX_SUBREDDIT_CHARS: Final = 64
-MAX_POST_ID: Final = 2**63 - 1  # the id travels as int64 through the feature code
 MAX_USER_ID_CHARS: Final = 256
 # a post has 8 fields: twice that leaves room to name a few misspellings one by one
 MAX_KEYS: Final = 16
-
-_DUPLICATE_KEY: Final = re.compile(
-    r'Detected duplicate key "(.*)" at line \d+ column \d+', re.DOTALL
-)
-
 STRICT: Final = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
-
 # at least one non-space character: HTTP strips a header value's surrounding whitespace, so an
 # id of spaces alone could not travel in X-User-Id
-UserId = Annotated[str, Field(min_length=1, max_length=MAX_USER_ID_CHARS, pattern=r"\S")]
-
-
-def _bounded_keys(value: Any) -> Any:
-    """Refuses an object with more than ``MAX_KEYS`` keys in one error, before its fields."""
-    if isinstance(value, dict) and len(value) > MAX_KEYS:
-        raise PydanticCustomError(
-            "too_many_fields",
-            "object has {count} fields, at most {limit} are accepted (see the schema)",
-            {"count": len(value), "limit": MAX_KEYS},
-        )
-    return value
-
-
-def _within(column: str, description: str, whole: bool = True) -> Any:
-    """Bounds from ``features.schema.NUMERIC_BOUNDS``, the CSV reader's bounds too."""
-    low, high = NUMERIC_BOUNDS[column]
-    if whole:
-        return Field(ge=int(low), le=int(high), description=description)
-    return Field(ge=low, le=high, description=description)
-
+_USER_ID_PATTERN: Final = r"\S"
+USER_ID_DESCRIPTION: Final = (
+    "Optional: who the feed is for. Assigns the A/B arm when a challenger runs in ab mode "
+    "(the `X-User-Id` header takes precedence)."
+)
 
 EXAMPLE_POSTS: Final[list[JsonValue]] = [
     {
@@ -106,37 +67,101 @@ EXAMPLE_POSTS: Final[list[JsonValue]] = [
 ]
 
 
-@with_config(ConfigDict(**STRICT, json_schema_extra={"examples": [EXAMPLE_POSTS[0]]}))
-class PostIn(TypedDict):
-    """One candidate post: the training schema minus the ``engaged`` label."""
+# -- msgspec: the fast path ------------------------------------------------------------------
 
-    post_id: Annotated[
-        int, Field(ge=0, le=MAX_POST_ID, description="Unique within the request (int64).")
-    ]
-    title: Annotated[str, Field(max_length=MAX_TITLE_CHARS, description="Post title.")]
-    subreddit: Annotated[
-        str,
-        Field(
-            min_length=1,
-            max_length=MAX_SUBREDDIT_CHARS,
-            description="Case-sensitive. A name not seen in training is scored with the "
-            "fallback described in SERVING.md and flagged as `unknown_subreddit`.",
+
+def list_of(item: Any) -> Any:
+    """``list[item]`` for a type built at run time."""
+    return cast(Any, list)[item]
+
+
+def struct_type(field: PostField) -> Any:
+    """A field's type with its bounds, as msgspec checks it."""
+    if field.kind is str:
+        return Annotated[str, msgspec.Meta(min_length=int(field.low), max_length=int(field.high))]
+    if field.kind is int:
+        return Annotated[int, msgspec.Meta(ge=int(field.low), le=int(field.high))]
+    return Annotated[float, msgspec.Meta(ge=field.low, le=field.high)]
+
+
+UserIdStruct = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=MAX_USER_ID_CHARS, pattern=_USER_ID_PATTERN)
+]
+PostStruct: Final = msgspec.defstruct(
+    "PostStruct", [(f.name, struct_type(f)) for f in POST_SCHEMA], forbid_unknown_fields=True
+)
+PostsStruct = Annotated[list[PostStruct], msgspec.Meta(min_length=1, max_length=MAX_POSTS)]  # type: ignore[valid-type]
+RankRequestStruct: Final = msgspec.defstruct(
+    "RankRequestStruct",
+    [("posts", PostsStruct), ("user_id", UserIdStruct | None, None)],
+    forbid_unknown_fields=True,
+)
+RANK_BODY_STRUCT: Final[Any] = RankRequestStruct | PostsStruct
+RankIdsStruct: Final = msgspec.defstruct(
+    "RankIdsStruct",
+    [
+        (
+            "post_ids",
+            Annotated[
+                list_of(struct_type(POST_SCHEMA[0])),
+                msgspec.Meta(min_length=1, max_length=MAX_POSTS),
+            ],
         ),
-    ]
-    score: Annotated[int, _within("score", "Net votes (JSON integer).")]
-    num_comments: Annotated[int, _within("num_comments", "Comment count (JSON integer).")]
-    upvote_ratio: Annotated[
-        float, _within("upvote_ratio", "Share of votes that are upvotes, in [0, 1].", False)
-    ]
-    post_age_hours: Annotated[
-        float, _within("post_age_hours", "Hours since posting (finite, non-negative).", False)
-    ]
-    author_karma: Annotated[int, _within("author_karma", "Author's karma (JSON integer).")]
+        ("user_id", UserIdStruct | None, None),
+    ],
+    forbid_unknown_fields=True,
+)
 
 
-Post = Annotated[PostIn, BeforeValidator(_bounded_keys)]
+# -- pydantic: the structured errors and the OpenAPI document ---------------------------------
+
+
+def _bounded_keys(value: Any) -> Any:
+    """Refuses an object with more than ``MAX_KEYS`` keys in one error, before its fields."""
+    if isinstance(value, dict) and len(value) > MAX_KEYS:
+        raise PydanticCustomError(
+            "too_many_fields",
+            "object has {count} fields, at most {limit} are accepted (see the schema)",
+            {"count": len(value), "limit": MAX_KEYS},
+        )
+    return value
+
+
+def model_type(field: PostField) -> Any:
+    """A field's type with its bounds and description, as pydantic checks and documents it."""
+    if field.kind is str:
+        return Annotated[
+            str,
+            Field(
+                min_length=int(field.low), max_length=int(field.high), description=field.description
+            ),
+        ]
+    if field.kind is int:
+        return Annotated[
+            int, Field(ge=int(field.low), le=int(field.high), description=field.description)
+        ]
+    return Annotated[float, Field(ge=field.low, le=field.high, description=field.description)]
+
+
+UserId = Annotated[str, Field(min_length=1, max_length=MAX_USER_ID_CHARS, pattern=_USER_ID_PATTERN)]
+
+
+def strict_typeddict(name: str, doc: str, example: Any, fields: dict[str, Any]) -> Any:
+    """A strict pydantic TypedDict named ``name`` with ``fields`` (name: type)."""
+    typed = TypedDict(name, fields)  # type: ignore[misc]
+    typed.__doc__ = doc
+    config = ConfigDict(**STRICT, json_schema_extra={"examples": [example]})
+    return with_config(config)(typed)
+
+
+PostIn: Final = strict_typeddict(
+    "PostIn",
+    "One candidate post: the training schema minus the ``engaged`` label.",
+    EXAMPLE_POSTS[0],
+    {f.name: model_type(f) for f in POST_SCHEMA},
+)
 PostList = Annotated[
-    list[Post],
+    list[Annotated[PostIn, BeforeValidator(_bounded_keys)]],  # type: ignore[valid-type]
     Field(
         min_length=1,
         max_length=MAX_POSTS,
@@ -150,26 +175,7 @@ class RankRequest(TypedDict):
     """The wrapped form of the request body; a bare JSON array of posts is accepted too."""
 
     posts: PostList
-    user_id: NotRequired[
-        Annotated[
-            UserId | None,
-            Field(
-                description="Optional: who the feed is for. Assigns the A/B arm when a "
-                "challenger runs in ab mode (the `X-User-Id` header takes precedence)."
-            ),
-        ]
-    ]
-
-
-_USER_ID: Final = TypeAdapter(UserId)
-USER_ID_HEADER: Final = "X-User-Id"
-USER_ID_PARAMETER: Final = {
-    "name": USER_ID_HEADER,
-    "in": "header",
-    "required": False,
-    "description": "Who the feed is for: assigns the A/B arm (wins over `user_id`).",
-    "schema": _USER_ID.json_schema(),
-}
+    user_id: NotRequired[Annotated[UserId | None, Field(description=USER_ID_DESCRIPTION)]]
 
 
 def _body_form(value: Any) -> Literal["wrapped", "bare"] | None:
@@ -187,7 +193,28 @@ RankBody = Annotated[
         custom_error_message='body must be a JSON object {"posts": [...]} or a JSON array of posts',
     ),
 ]
-_RANK_BODY: Final = TypeAdapter(RankBody)
+RANK_BODY: Final = TypeAdapter(RankBody)
+
+
+RankIdsRequest: Final = strict_typeddict(
+    "RankIdsRequest",
+    "Posts named by id; their fields are read from the online feature store.",
+    {"post_ids": [101, 102]},
+    {
+        "post_ids": Annotated[
+            list_of(model_type(POST_SCHEMA[0])),
+            Field(
+                min_length=1, max_length=MAX_POSTS, description=f"1 to {MAX_POSTS} distinct ids."
+            ),
+        ],
+        "user_id": NotRequired[
+            Annotated[UserId | None, Field(description="As in /rank: assigns the A/B arm.")]
+        ],
+    },
+)
+
+
+USER_ID: Final = TypeAdapter(UserId)
 
 
 class RankedPost(BaseModel):
@@ -212,7 +239,7 @@ class RankedPost(BaseModel):
     unknown_subreddit: Annotated[
         bool, Field(description="True when the subreddit was not seen in training.")
     ]
-    post: PostIn
+    post: PostIn  # type: ignore[valid-type]
 
 
 class RankResponse(BaseModel):
@@ -252,143 +279,40 @@ class ModelInfo(BaseModel):
     ]
 
 
-class RankInput(TypedDict):
-    """A validated body: its posts in request order and the user it ranks for, if named."""
+class DuplicateKey(ValueError):
+    """A key given twice in one JSON object."""
 
-    posts: list[PostIn]
-    user_id: str | None
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
 
 
-def parse_rank_body(body: bytes, user_header: str | None = None) -> RankInput:
-    """Parses and validates a ``/rank`` body: 1-20 posts with distinct ids, and the user:
-    ``user_header`` (the ``X-User-Id`` header) if given, else the body's ``user_id``.
+def duplicate_key(body: bytes) -> str | None:
+    """The first key ``body`` repeats within one object, found by the standard library's own
+    hook for an object's key-value pairs; None when no object repeats a key."""
 
-    Raises:
-        ApiError: 400 when the body is empty, not UTF-8 or not JSON.
-        RequestValidationError: 422 when the JSON breaks the contract, including a key that
-            appears twice in one object; ``loc`` starts with ``"body"``.
-    """
-    checked_user_header(user_header)
+    def refuse_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKey(key)
+            seen.add(key)
+        return dict(pairs)
+
     try:
-        validated = _RANK_BODY.validate_python(json_value(body))
-    except ValidationError as error:
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"][1:])} for e in error.errors(include_url=False)]
-        ) from None
-    prefix: tuple[str, ...]
-    if isinstance(validated, list):
-        posts, user_id, prefix = validated, None, ("body",)
-    else:
-        posts, user_id, prefix = validated["posts"], validated.get("user_id"), ("body", "posts")
-    _check_unique_ids(posts, prefix)
-    return {"posts": posts, "user_id": user_header or user_id}
+        json.loads(body, object_pairs_hook=refuse_repeats)
+    except DuplicateKey as repeated:
+        return repeated.key
+    except ValueError:
+        return None
+    return None
 
 
-def checked_user_header(user_header: str | None) -> None:
-    """Refuses an ``X-User-Id`` header that breaks ``UserId`` (422, ``loc`` the header)."""
-    if user_header is not None:
-        try:
-            _USER_ID.validate_python(user_header)
-        except ValidationError as error:
-            raise RequestValidationError(
-                [{**e, "loc": ("header", USER_ID_HEADER)} for e in error.errors(include_url=False)]
-            ) from None
-
-
-def json_value(body: bytes) -> Any:
-    """The body's JSON value, parsed once by jiter with its duplicate-key check.
-
-    Raises:
-        ApiError: 400 when the body is empty, not UTF-8 or not JSON.
-        RequestValidationError: 422 ``duplicate_key`` for a key repeated in one object.
-    """
-    if not body.strip():
-        raise ApiError(400, "empty_body", "request body is empty; send a JSON object")
-    try:
-        return jiter.from_json(body, catch_duplicate_keys=True, cache_mode="keys")
-    except ValueError as error:
-        raise _unparsable(body, str(error)) from None
-
-
-def columns(posts: Sequence[PostIn], names: Sequence[str]) -> Posts:
-    """The ``names`` columns with the dtypes training used: int64 id, float64 numbers, object
-    text. The numbers go through one (columns, posts) array, each row a contiguous column."""
-    numeric = [name for name in RAW_COLUMNS if name in names]
-    numbers = np.array([[post[n] for post in posts] for n in numeric], dtype=np.float64)  # type: ignore[literal-required]
-    out: dict[str, np.ndarray] = dict(zip(numeric, numbers, strict=True))
-    for name in names:
-        if name == ID_COLUMN:
-            out[name] = np.array([post["post_id"] for post in posts], dtype=np.int64)
-        elif name in (TEXT_COLUMN, CATEGORY_COLUMN):
-            text = np.empty(len(posts), dtype=object)
-            text[:] = [post[name] for post in posts]  # type: ignore[literal-required]
-            out[name] = text
-    return out
-
-
-def ranking_json(
-    version: str,
-    posts: Sequence[PostIn],
-    scores: Sequence[float],
-    unknown: Sequence[bool],
-    notes: list[str],
-) -> bytes:
-    """The 200 body: best first (Python's sort is stable, so ties keep input order)."""
-    order = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)
-    ranked = [
-        {
-            "rank": rank,
-            "post_id": posts[index]["post_id"],
-            "score": scores[index],
-            "unknown_subreddit": unknown[index],
-            "post": posts[index],
-        }
-        for rank, index in enumerate(order, start=1)
-    ]
-    return orjson.dumps({"model_version": version, "ranked": ranked, "notes": notes})
-
-
-def _check_unique_ids(posts: list[PostIn], prefix: tuple[str, ...]) -> None:
-    if len({post["post_id"] for post in posts}) == len(posts):
-        return
-    first_seen: dict[int, int] = {}
-    errors = []
-    for index, post in enumerate(posts):
-        previous = first_seen.setdefault(post["post_id"], index)
-        if previous != index:
-            errors.append(
-                {
-                    "type": "duplicate_post_id",
-                    "loc": (*prefix, index, "post_id"),
-                    "msg": f"duplicate post_id {post['post_id']}: already used by item {previous}",
-                    "input": post["post_id"],
-                }
-            )
-    raise RequestValidationError(errors)
-
-
-def _unparsable(body: bytes, message: str) -> Exception:
-    """400 for bytes that are not UTF-8 JSON; 422 ``duplicate_key`` for a repeated key."""
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError as error:
-        return ApiError(
-            400,
-            "invalid_encoding",
-            f"request body is not valid UTF-8 (byte 0x{body[error.start]:02x} at offset "
-            f"{error.start}); JSON must be UTF-8",
-        )
-    duplicate = _DUPLICATE_KEY.fullmatch(message)
-    if duplicate is not None:
-        return RequestValidationError(
-            [
-                {
-                    "type": "duplicate_key",
-                    "loc": ("body",),
-                    "msg": f"{message}: a key may appear only once per object (JSON parsers "
-                    "disagree on which value wins)",
-                    "input": duplicate.group(1),
-                }
-            ]
-        )
-    return ApiError(400, "invalid_json", f"request body is not valid JSON: {message}")
+USER_ID_HEADER: Final = "X-User-Id"
+USER_ID_PARAMETER: Final = {
+    "name": USER_ID_HEADER,
+    "in": "header",
+    "required": False,
+    "description": "Who the feed is for: assigns the A/B arm (wins over `user_id`).",
+    "schema": USER_ID.json_schema(),
+}

@@ -8,11 +8,10 @@ environment again.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bundle.store import DEFAULT_MODEL_DIR
@@ -20,7 +19,6 @@ from features.schema import FEATURE_STORE_CONFIG
 
 ENV_PREFIX: Final = "FEEDRANK_"
 MAX_POSTS: Final = 20
-MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 
 ChallengerMode = Literal["shadow", "ab"]
 
@@ -44,13 +42,9 @@ class Settings(BaseSettings):
             users in ``ab``.
         feature_store: The Feast ``feature_store.yaml`` that /rank/ids reads posts through.
         store_timeout: Seconds a /rank/ids request waits for the store; then 503.
-        prometheus_multiproc_dir: Where workers share their metrics when there are several
-            (``PROMETHEUS_MULTIPROC_DIR``, read by prometheus_client itself).
     """
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, frozen=True, protected_namespaces=(), populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, protected_namespaces=())
 
     model_dir: Path = DEFAULT_MODEL_DIR
     host: str = "127.0.0.1"
@@ -65,19 +59,6 @@ class Settings(BaseSettings):
     store_timeout: Annotated[float, Field(gt=0, le=60)] = 0.010
     challenger_mode: ChallengerMode | None = None
     challenger_share: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
-    prometheus_multiproc_dir: Path | None = Field(
-        default=None, validation_alias=AliasChoices("prometheus_multiproc_dir", MULTIPROC_ENV)
-    )
-
-    @field_validator("prometheus_multiproc_dir")
-    @classmethod
-    def _writable(cls, path: Path | None) -> Path | None:
-        if path is not None and not (path.is_dir() and os.access(path, os.W_OK)):
-            raise ValueError(
-                "must be an existing writable directory, emptied before the server starts (in "
-                "a read-only container: a tmpfs mount)"
-            )
-        return path
 
     @model_validator(mode="after")
     def _challenger_is_complete(self) -> Settings:

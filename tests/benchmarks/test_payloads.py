@@ -8,7 +8,7 @@ import random
 from pathlib import Path
 
 from benchmarks.payloads import load_posts, slate_body, synthetic_posts
-from serving.schemas import parse_rank_body
+from serving.slate import rank_slate
 
 FIELDS = {
     "post_id",
@@ -26,12 +26,12 @@ def test_posts_from_the_csv_are_valid_requests(canonical_csv: Path) -> None:
     posts = load_posts(canonical_csv)
     assert posts and set(posts[0]) == FIELDS
     body = slate_body(posts, 20, random.Random(0))
-    parsed = parse_rank_body(body)
-    assert len(parsed["posts"]) == 20
-    assert len({post["post_id"] for post in parsed["posts"]}) == 20
+    slate = rank_slate(body, None)
+    assert len(slate) == 20
+    assert len(set(slate.fields["post_id"])) == 20
 
 
 def test_without_the_csv_the_posts_are_generated(tmp_path: Path) -> None:
     posts = load_posts(tmp_path / "absent.csv", synthetic_rows=50, seed=1)
     assert posts == synthetic_posts(50, seed=1)
-    parse_rank_body(json.dumps(posts[:20]).encode())
+    rank_slate(json.dumps(posts[:20]).encode(), None)

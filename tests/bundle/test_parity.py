@@ -25,10 +25,10 @@ from benchmarks.payloads import load_posts
 from bundle.scoring import FAMILIES, Family, RankingModel
 from bundle.store import load_lean_model, load_model
 from features.io import read_posts_csv
-from features.schema import ID_COLUMN, INPUT_COLUMNS, LABEL_COLUMN
+from features.schema import ID_COLUMN, LABEL_COLUMN
 from features.transform import ALL_GROUPS, Group
-from serving.schemas import columns
 from tests.support.bundles import save_bundle
+from tests.support.posts import table_of
 
 TOLERANCE = 1e-9
 TRAIN_ROWS = 3_000
@@ -84,7 +84,7 @@ def test_training_service_and_batch_score_every_row_alike(
     records = load_posts(canonical_csv)
     served = np.concatenate(
         [
-            served_model.predict_proba(columns(records[start : start + SLATE], INPUT_COLUMNS))
+            served_model.predict_proba(table_of(records[start : start + SLATE]))
             for start in range(0, len(records), SLATE)
         ]
     )

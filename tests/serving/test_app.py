@@ -20,12 +20,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bundle.store import load_model
-from features.schema import INPUT_COLUMNS, KNOWN_SUBREDDITS
+from features.schema import KNOWN_SUBREDDITS, SCHEMA_BY_NAME
 from serving.app import create_app
-from serving.schemas import MAX_POST_ID, MAX_TITLE_CHARS, RankResponse, columns
+from serving.schemas import RankResponse
 from serving.settings import Settings
 from tests.support.api import edited_post, error_of, metric, rank
 from tests.support.bundles import MODEL_VERSION
+from tests.support.posts import table_of
 
 # --- 200 -------------------------------------------------------------------------------------
 
@@ -55,7 +56,7 @@ def test_scores_equal_the_saved_model(
     posts = api_posts[20:40]
     result = rank(api_client, {"posts": posts})
     model = load_model(api_model_dir).model
-    expected = model.predict_proba(columns(posts, INPUT_COLUMNS))
+    expected = model.predict_proba(table_of(posts))
     got = {item["post_id"]: item["score"] for item in result["ranked"]}
     assert [got[p["post_id"]] for p in posts] == expected.tolist()
 
@@ -250,7 +251,7 @@ WORDS = ("breaking", "new", "why", "how", "best", "thread", "update", "discussio
 
 titles = st.one_of(
     st.lists(st.sampled_from(WORDS), min_size=0, max_size=8).map(" ".join),
-    st.text(st.characters(exclude_categories=("Cs",)), max_size=MAX_TITLE_CHARS),
+    st.text(st.characters(exclude_categories=("Cs",)), max_size=int(SCHEMA_BY_NAME["title"].high)),
 )
 subreddits = st.one_of(
     st.sampled_from(KNOWN_SUBREDDITS),
@@ -273,9 +274,9 @@ def post_with_id(post_id: int) -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
-slates = st.lists(st.integers(0, MAX_POST_ID), min_size=1, max_size=20, unique=True).flatmap(
-    lambda ids: st.tuples(*(post_with_id(post_id) for post_id in ids)).map(list)
-)
+slates = st.lists(
+    st.integers(0, int(SCHEMA_BY_NAME["post_id"].high)), min_size=1, max_size=20, unique=True
+).flatmap(lambda ids: st.tuples(*(post_with_id(post_id) for post_id in ids)).map(list))
 
 
 def ranked(client: TestClient, posts: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -29,10 +29,10 @@ def test_a_bug_is_a_500_with_the_error_body_and_no_traceback(
     app = create_app(Settings(model_dir=api_model_dir))
     with TestClient(app, raise_server_exceptions=False) as client:
 
-        def broken(posts: object, user_id: object) -> None:
+        def broken(slate: object) -> None:
             raise RuntimeError("secret internal detail")
 
-        monkeypatch.setattr(app.state.rollout, "rank", broken)
+        monkeypatch.setattr(app.state.service.rollout, "rank", broken)
         response = client.post("/rank", json=[api_posts[0]])
     error = error_of(response, 500)
     assert error.error == "internal_error"

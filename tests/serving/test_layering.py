@@ -23,11 +23,10 @@ import pytest
 
 from benchmarks.payloads import load_posts
 from bundle.scoring import FAMILIES
-from features.schema import INPUT_COLUMNS
 from features.transform import ALL_GROUPS
-from serving.schemas import columns
 from tests.support import ROOT
 from tests.support.bundles import save_bundle
+from tests.support.posts import table_of
 
 # a template's prelude (``str.format`` with ``blocked``): the packages it names cannot be imported
 REFUSE_IMPORTS = textwrap.dedent(
@@ -122,6 +121,6 @@ def test_service_ranks_with_either_family_without_the_training_stack(
     served = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(served) == set(FAMILIES)
     for family, model in models.items():
-        expected = model.predict_proba(columns(records, INPUT_COLUMNS))
+        expected = model.predict_proba(table_of(records))
         difference = np.sort(served[family]) - np.sort(expected)
         assert np.abs(difference).max() <= 1e-9, family

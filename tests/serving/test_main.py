@@ -1,31 +1,19 @@
-"""``serving/__main__.py``: the Granian server it builds carries the HTTP edge from ``Settings``,
-and nothing else sets it. The edge's behaviour against a running server is
-tests/system/test_edge.py; a refused start-up is tests/system/test_server.py."""
+"""``serving/__main__.py``: the uvicorn server it configures takes its options from ``Settings``
+and nothing else. A refused start-up is tests/system/test_server.py."""
 
 from __future__ import annotations
 
-from granian.constants import HTTPModes, Interfaces, RuntimeModes
-
-from serving.__main__ import UNLIMITED_RESERVE, server
+from serving.__main__ import server_config
 from serving.settings import load_settings
 
 
 def test_the_server_options_come_from_the_settings() -> None:
-    settings = load_settings(
-        max_in_flight=7, header_timeout=3.5, max_header_bytes=16_384, shutdown_timeout=5
-    )
-    built = server(settings)
-    assert built.backpressure == 7 + UNLIMITED_RESERVE
-    assert built.http1_settings is not None
-    assert built.http1_settings.header_read_timeout == 3_500
-    assert built.http1_settings.max_buffer_size == 16_384
-    assert built.workers_kill_timeout == 5
-    assert (built.interface, built.http, built.runtime_mode) == (
-        Interfaces.ASGI,
-        HTTPModes.http1,
-        RuntimeModes.st,
-    )
-    assert built.websockets is False
-    assert built.respawn_failed_workers is True
-    assert built.log_access is False
-    assert server(settings, access_log=True).log_access is True
+    settings = load_settings(port=9123, keep_alive_timeout=7, shutdown_timeout=5)
+    config = server_config(settings)
+    assert (config.host, config.port) == ("127.0.0.1", 9123)
+    assert (config.loop, config.http, config.ws) == ("uvloop", "httptools", "none")
+    assert config.timeout_keep_alive == 7
+    assert config.timeout_graceful_shutdown == 5
+    assert config.access_log is False
+    assert config.server_header is False
+    assert server_config(settings, access_log=True).access_log is True

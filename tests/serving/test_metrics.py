@@ -1,20 +1,16 @@
 """``serving/metrics.py`` on its own: the ``Server-Timing`` value, and the drift windows that take
-ranked posts in batches. The series as /metrics shows them are checked through the app in
-tests/serving/test_app.py and tests/serving/test_rollout.py."""
+a sample of the ranked posts, in batches. The series as /metrics shows them are checked through
+the app in tests/serving/test_app.py and tests/serving/test_rollout.py."""
 
 from __future__ import annotations
-
-import asyncio
 
 import numpy as np
 import pytest
 
 from benchmarks.payloads import synthetic_posts
 from bundle.drift import reference
-from features.schema import INPUT_COLUMNS
-from serving.metrics import DRIFT_BATCH, Metrics, RankOutcome, StageTimings
-from serving.schemas import columns
-from serving.settings import Settings
+from serving.metrics import DRIFT_BATCH, DRIFT_SAMPLE, Metrics, RankOutcome, StageTimings
+from tests.support.posts import table_of
 
 VERSION = "logistic-test"
 SLATE = 20
@@ -29,38 +25,50 @@ def test_server_timing_lists_the_stages_in_milliseconds() -> None:
     assert with_store.server_timing().startswith("store;dur=2.500, validate;dur=1.000")
 
 
-def test_drift_windows_take_ranked_posts_a_batch_at_a_time() -> None:
-    posts = synthetic_posts(2_000, seed=3)
-    table = columns(posts, INPUT_COLUMNS)
-    scores = np.linspace(0.1, 0.9, len(posts))
-    slates = [
-        (columns(posts[i : i + SLATE], INPUT_COLUMNS), scores[i : i + SLATE])
-        for i in range(0, len(posts), SLATE)
-    ]
+POSTS = synthetic_posts(2_000, seed=3)
+SCORES = np.linspace(0.1, 0.9, len(POSTS))
+SLATES = [
+    (table_of(POSTS[i : i + SLATE]), SCORES[i : i + SLATE]) for i in range(0, len(POSTS), SLATE)
+]
+
+
+def outcome(slate: int) -> RankOutcome:
+    """Slate ``slate`` of POSTS as the champion ranked it."""
+    columns, scores = SLATES[slate % len(SLATES)]
+    return RankOutcome(
+        version=VERSION,
+        role="champion",
+        columns=columns,
+        scores=scores,
+        n_unknown_subreddits=0,
+        timings=StageTimings(0.001, 0.001, 0.001, 0.001),
+    )
+
+
+def drifting_metrics() -> Metrics:
+    """Metrics watching drift against POSTS and their SCORES."""
     metrics = Metrics()
-    metrics.start(Settings())
-    metrics.watch_drift(VERSION, reference(table, scores))
+    metrics.watch_drift(VERSION, reference(table_of(POSTS), SCORES))
+    return metrics
+
+
+def test_drift_windows_take_a_sample_of_ranked_posts_a_batch_at_a_time() -> None:
+    metrics = drifting_metrics()
     window = metrics.drift[VERSION]
-
-    def outcome(slate: int) -> RankOutcome:
-        cols, slate_scores = slates[slate]
-        return RankOutcome(
-            version=VERSION,
-            role="champion",
-            columns=cols,
-            scores=slate_scores,
-            n_unknown_subreddits=0,
-            timings=StageTimings(0.001, 0.001, 0.001, 0.001),
-        )
-
-    async def rank_requests(count: int) -> None:
-        for slate in range(count):
-            metrics.observe_rank(outcome(slate))
-
-    asyncio.run(rank_requests(DRIFT_BATCH - 1))
-    assert window.filled == 0, "the posts wait for a full batch"
-    asyncio.run(rank_requests(1))
+    for request in range(DRIFT_SAMPLE * DRIFT_BATCH - 1):
+        metrics.observe_rank(outcome(request))
+    assert window.filled == 0, "the sampled requests wait for a full batch"
+    assert len(metrics.pending) == DRIFT_BATCH - 1, "one request in DRIFT_SAMPLE is sampled"
+    metrics.observe_rank(outcome(0))
     assert window.filled == DRIFT_BATCH * SLATE
+
+
+def test_the_drift_gauges_are_computed_at_a_scrape(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("serving.metrics.DRIFT_SAMPLE", 1)  # every request joins the window
+    metrics = drifting_metrics()
+    for request in range(len(SLATES)):
+        metrics.observe_rank(outcome(request))
     # the same posts as the reference: no drift, to PSI's small-sample bias
-    assert max(window.psi().values()) == pytest.approx(0.0, abs=0.05)
-    assert b'feedrank_drift_window_posts{version="logistic-test"} 2000.0' in metrics.render()
+    assert max(metrics.drift[VERSION].psi().values()) == pytest.approx(0.0, abs=0.05)
+    gauge = f'feedrank_drift_window_posts{{version="{VERSION}"}} {len(POSTS)}.0'
+    assert gauge.encode() in metrics.render()

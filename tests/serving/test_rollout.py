@@ -5,10 +5,13 @@ tests/bundle/test_drift.py; the real-server checks (two processes, workers, star
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 import random
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,8 +21,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from scipy import stats
 
 from benchmarks.payloads import Post
+from bundle.store import ModelLoadError
 from serving.app import create_app
-from serving.rollout import in_treatment, kendall_tau
+from serving.rollout import ServedModel, in_treatment, kendall_tau
 from serving.settings import Settings
 from tests.support.bundles import CHALLENGER, CHAMPION, RolloutModels
 
@@ -102,7 +106,10 @@ def test_kendall_tau_matches_scipy_with_ties() -> None:
 # --- drift ----------------------------------------------------------------------------------
 
 
-def test_drift_gauges_in_metrics(make_client: Any, training_posts: list[Post]) -> None:
+def test_drift_gauges_in_metrics(
+    make_client: Any, training_posts: list[Post], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("serving.metrics.DRIFT_SAMPLE", 1)  # every request joins the window
     client = make_client()
     for slate in _slates(training_posts, 150, seed=1):
         assert client.post("/rank", json=slate).status_code == 200
@@ -168,7 +175,7 @@ def test_a_challenger_that_raises_is_isolated(
     plain = make_client()
     for mode in ("shadow", "ab"):
         client = make_client(mode, 1.0)
-        challenger = client.app.state.rollout.challenger  # type: ignore[attr-defined]
+        challenger = client.app.state.service.rollout.challenger  # type: ignore[attr-defined]
         challenger.model = replace(challenger.model, estimator=_Raising())
         for i, slate in enumerate(_slates(training_posts, 10, seed=4)):
             headers = {"X-User-Id": f"user-{i}"}
@@ -190,8 +197,9 @@ def test_a_challenger_that_raises_is_isolated(
 
 
 def test_ab_routes_by_user_and_labels_versions(
-    make_client: Any, training_posts: list[Post]
+    make_client: Any, training_posts: list[Post], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("serving.metrics.DRIFT_SAMPLE", 1)  # every request joins the window
     client = make_client("ab", 0.5)
     slate = training_posts[:5]
     expected: dict[str, int] = {CHAMPION: 0, CHALLENGER: 0}
@@ -216,3 +224,24 @@ def test_ab_routes_by_user_and_labels_versions(
         assert value(parsed, "feedrank_drift_window_posts", **labels) == 5 * expected[version]
     bad = client.post("/rank", json={"posts": slate, "user_id": ""})
     assert bad.status_code == 422
+
+
+# --- loading --------------------------------------------------------------------------------
+
+
+def test_an_unreadable_bundle_file_is_refused_in_one_line_naming_it(
+    api_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # mode 000 does not stop root, who runs these tests in CI: the read itself is refused
+    unreadable = api_model_dir / "scoring.json"
+    read_bytes = Path.read_bytes
+
+    def refused(path: Path) -> bytes:
+        if path == unreadable:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", refused)
+    with pytest.raises(ModelLoadError) as raised:
+        ServedModel.load(api_model_dir)
+    assert str(raised.value) == f"{unreadable} cannot be read: Permission denied"

@@ -1,5 +1,5 @@
 """The /rank body contract (``serving.schemas``): valid JSON that breaks it is a 422 naming the
-item and field, through the app; and ``parse_rank_body`` refuses exactly the bodies that repeat
+item and field, through the app; and ``rank_slate`` refuses exactly the bodies that repeat
 a key, as the standard library's parser sees them.
 
 Bodies are written by hand so that they can repeat a key (plainly, with a space before the
@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
 import pytest
 from fastapi.exceptions import RequestValidationError
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from serving.schemas import parse_rank_body
+from serving.slate import rank_slate
 from tests.support.api import DROP, edited_post, error_of
 
 FIELDS = (
@@ -86,14 +87,15 @@ def repeats_a_key(body: bytes) -> bool:
 @given(bodies())
 def test_a_body_is_refused_for_a_repeated_key_exactly_when_it_has_one(body: bytes) -> None:
     try:
-        parsed = parse_rank_body(body)
+        parsed = rank_slate(body, None)
     except RequestValidationError as error:
         types = {e["type"] for e in error.errors()}
         assert ("duplicate_key" in types) == repeats_a_key(body), types
         return
     assert not repeats_a_key(body)
     value = json.loads(body)
-    assert parsed["posts"] == (value["posts"] if isinstance(value, dict) else value)
+    posts = [msgspec.structs.asdict(post) for post in parsed.posts]
+    assert posts == (value["posts"] if isinstance(value, dict) else value)
 
 
 @pytest.mark.parametrize("style", ["plain", "spaced", "escaped"])
@@ -102,7 +104,7 @@ def test_a_repeated_key_is_refused_however_it_is_spelt(style: str) -> None:
     post += '"upvote_ratio": 0.5, "post_age_hours": 1.0, "author_karma": 3'
     body = f'{{"posts": [{{{post}, {key("score", style)}: 900}}]}}'.encode()
     with pytest.raises(RequestValidationError) as raised:
-        parse_rank_body(body)
+        rank_slate(body, None)
     error = raised.value.errors()[0]
     assert (error["type"], error["input"]) == ("duplicate_key", "score")
 

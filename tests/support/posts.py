@@ -1,10 +1,15 @@
-"""Posts as feature columns, drawn like the generator's, for the feature tests."""
+"""Posts as feature columns: drawn like the generator's for the feature tests, or built from post
+dicts as the service builds them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import numpy as np
 
-from features.schema import KNOWN_SUBREDDITS
+from features.schema import INPUT_COLUMNS, KNOWN_SUBREDDITS
+from serving.slate import Slate
 
 WORDS = np.array(["breaking", "new", "why", "how", "best", "worst", "top", "daily", "free"])
 
@@ -28,3 +33,9 @@ def make_posts(n: int, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
     log_odds = 1.0 - 0.05 * posts["post_age_hours"] + np.char.count(titles.astype(str), "free")
     y = (rng.uniform(size=n) < 1 / (1 + np.exp(-log_odds))).astype(np.int64)
     return posts, y
+
+
+def table_of(posts: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    """Post dicts as the model's columns, built by the service's own ``Slate.table``."""
+    fields = {name: [post[name] for post in posts] for name in INPUT_COLUMNS}
+    return Slate(posts, fields, None).table()
