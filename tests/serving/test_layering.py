@@ -28,6 +28,8 @@ from tests.support import ROOT
 from tests.support.bundles import save_bundle
 from tests.support.posts import table_of
 
+pytestmark = pytest.mark.e2e  # every test runs a fresh interpreter
+
 # a template's prelude (``str.format`` with ``blocked``): the packages it names cannot be imported
 REFUSE_IMPORTS = textwrap.dedent(
     """
@@ -98,7 +100,6 @@ PROBE = REFUSE_IMPORTS + textwrap.dedent(
 )
 
 
-@pytest.mark.e2e  # a fresh interpreter that starts the app, which imports Feast (seconds)
 def test_service_ranks_with_either_family_without_the_training_stack(
     canonical_csv: Path, tmp_path: Path
 ) -> None:
