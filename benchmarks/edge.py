@@ -34,8 +34,8 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from benchmarks.payloads import load_posts
 from benchmarks.perf import HOST, ROOT, Target, free_port, running
-from serving.payloads import load_posts
 from serving.settings import Settings
 
 JSON = {"content-type": "application/json"}

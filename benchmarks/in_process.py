@@ -26,9 +26,9 @@ import uvloop
 from starlette.types import ASGIApp, Message
 
 from benchmarks.echo_floor import create_echo_app
+from benchmarks.payloads import DEFAULT_DATA, load_posts, slate_body
 from serving.app import create_app
 from serving.metrics import STAGES, Metrics, RankOutcome, StageTimings
-from serving.payloads import DEFAULT_DATA, load_posts, slate_body
 from serving.rollout import Rollout
 from serving.settings import load_settings
 from serving.slate import json_value, rank_slate, ranking_json

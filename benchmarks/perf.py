@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from benchmarks.in_process import measure as measure_in_process
+from benchmarks.payloads import DEFAULT_DATA, describe_source, load_posts, slate_body
 from benchmarks.wrk import WrkError, WrkResult, run_wrk, write_bodies
-from serving.payloads import DEFAULT_DATA, describe_source, load_posts, slate_body
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 HOST: Final = "127.0.0.1"

@@ -29,10 +29,10 @@ from typing import Any, Final
 import httpx
 import numpy as np
 
+from benchmarks.payloads import DEFAULT_DATA, load_posts
 from benchmarks.perf import HOST, Target, free_port, running
 from features.feature_store import DEFAULT_CONFIG, FEATURE_REFS, build
 from features.schema import ID_COLUMN
-from serving.payloads import DEFAULT_DATA, load_posts
 from serving.settings import Settings
 
 ROOT: Final = Path(__file__).resolve().parent.parent

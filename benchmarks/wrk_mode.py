@@ -17,11 +17,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Final
 
+from benchmarks.payloads import MAX_POSTS, describe_source, load_posts, slate_body
 from benchmarks.wrk import run_wrk, write_bodies, wrk_binary
-from serving.payloads import describe_source, load_posts, slate_body
 
-MAX_POSTS: Final = 20
 BODIES_PER_PHASE: Final = 512
+PHASES: Final = ("health", "rank_mixed", "rank_20")
 
 
 def _cpu_seconds(url: str) -> float | None:
@@ -37,6 +37,48 @@ def _cpu_seconds(url: str) -> float | None:
     return None
 
 
+def check_ready(url: str, timeout: float) -> None:
+    """Raises ``SystemExit`` with one line unless ``url``'s /ready answers 200."""
+    try:
+        with urllib.request.urlopen(f"{url}/ready", timeout=timeout) as response:
+            ready = response.status == 200
+    except OSError as error:
+        raise SystemExit(f"error: {url}/ready is not answering 200: {error}") from None
+    if not ready:
+        raise SystemExit(f"error: {url}/ready is not answering 200")
+
+
+def phase_bodies(args: argparse.Namespace) -> dict[str, list[bytes]]:
+    """The /rank phases' bodies: mixed slates of 1-20 posts, and slates of 20."""
+    posts = load_posts(args.data, seed=args.seed)
+    rng = random.Random(args.seed)
+    return {
+        "rank_mixed": [
+            slate_body(posts, rng.randint(1, MAX_POSTS), rng) for _ in range(BODIES_PER_PHASE)
+        ],
+        "rank_20": [slate_body(posts, MAX_POSTS, rng) for _ in range(BODIES_PER_PHASE)],
+    }
+
+
+def measure_phase(args: argparse.Namespace, name: str, bodies: Path | None) -> dict[str, Any]:
+    """One phase under wrk, with the server's CPU per request from /metrics around it."""
+    path = "/health" if name == "health" else "/rank"
+    cpu_start = _cpu_seconds(args.url)
+    result = run_wrk(
+        f"{args.url}{path}", args.concurrency, args.wrk_seconds, bodies, timeout_s=args.timeout
+    )
+    cpu_end = _cpu_seconds(args.url)
+    cpu = None
+    if cpu_start is not None and cpu_end is not None and result.requests:
+        cpu = (cpu_end - cpu_start) * 1e3 / result.requests
+    return {
+        "name": name,
+        "count": result.requests,
+        **asdict(result),
+        "server_cpu_ms_per_request": cpu,
+    }
+
+
 def wrk_benchmark(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     """Runs the phases with wrk; returns the report and its printed table.
 
@@ -45,47 +87,14 @@ def wrk_benchmark(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         SystemExit: The server's /ready does not answer 200.
     """
     wrk_binary()
-    try:
-        with urllib.request.urlopen(f"{args.url}/ready", timeout=args.timeout) as response:
-            ready = response.status == 200
-    except OSError as error:
-        raise SystemExit(f"error: {args.url}/ready is not answering 200: {error}") from None
-    if not ready:
-        raise SystemExit(f"error: {args.url}/ready is not answering 200")
-    posts = load_posts(args.data, seed=args.seed)
-    rng = random.Random(args.seed)
-    phases: dict[str, Any] = {}
+    check_ready(args.url, args.timeout)
     with tempfile.TemporaryDirectory(prefix="feedrank-wrk-") as scratch:
-        bodies = {
-            "rank_mixed": [
-                slate_body(posts, rng.randint(1, MAX_POSTS), rng) for _ in range(BODIES_PER_PHASE)
-            ],
-            "rank_20": [slate_body(posts, MAX_POSTS, rng) for _ in range(BODIES_PER_PHASE)],
-        }
         files = {
-            name: write_bodies(Path(scratch) / f"{name}.jsonl", b) for name, b in bodies.items()
+            name: write_bodies(Path(scratch) / f"{name}.jsonl", bodies)
+            for name, bodies in phase_bodies(args).items()
         }
         run_wrk(f"{args.url}/rank", args.concurrency, 1, files["rank_20"])  # warm-up
-        for name in ("health", "rank_mixed", "rank_20"):
-            path = "/health" if name == "health" else "/rank"
-            cpu_start = _cpu_seconds(args.url)
-            result = run_wrk(
-                f"{args.url}{path}",
-                args.concurrency,
-                args.wrk_seconds,
-                files.get(name),
-                timeout_s=args.timeout,
-            )
-            cpu_end = _cpu_seconds(args.url)
-            cpu = None
-            if cpu_start is not None and cpu_end is not None and result.requests:
-                cpu = (cpu_end - cpu_start) * 1e3 / result.requests
-            phases[name] = {
-                "name": name,
-                "count": result.requests,
-                **asdict(result),
-                "server_cpu_ms_per_request": cpu,
-            }
+        phases = {name: measure_phase(args, name, files.get(name)) for name in PHASES}
     health, rank_20 = phases["health"]["p50_ms"], phases["rank_20"]["p50_ms"]
     report = {
         "mode": "wrk",

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+import orjson
 
 from bundle.export import ExportError, export_model, model_from_export
 from bundle.scoring import RankingModel, Scorer
@@ -39,9 +40,9 @@ MODEL_DIR_ENV: Final = "FEEDRANK_MODEL_DIR"
 DEFAULT_MODEL_DIR: Final = Path(__file__).resolve().parent.parent / "models"
 SELF_CHECK_TOLERANCE: Final = 1e-9
 RECORDED_PACKAGES: Final = ("numpy", "scikit-learn", "lightgbm", "joblib")
-# a real metadata file is ~10 KB and 5 levels deep; these bounds only stop abuse
+# a real metadata file is ~10 KB and 5 levels deep; this bound only stops abuse (orjson refuses
+# nesting deeper than its recursion limit of 1,024 levels as invalid JSON)
 MAX_METADATA_BYTES: Final = 1 << 20
-MAX_METADATA_DEPTH: Final = 32
 REQUIRED_KEYS: Final = (
     "model_version",
     "family",
@@ -146,7 +147,10 @@ def save_model(model: RankingModel, metadata: dict[str, Any], model_dir: Path) -
             "model_sha256": sha256_file(staging / MODEL_FILE),
             "scoring_sha256": sha256_file(staging / SCORING_FILE),
         }
-        (staging / METADATA_FILE).write_text(json.dumps(full_metadata, indent=2) + "\n")
+        metadata_text = json.dumps(
+            full_metadata, allow_nan=False, indent=2
+        )  # the loaders (orjson) refuse NaN
+        (staging / METADATA_FILE).write_text(metadata_text + "\n")
         for path in (
             staging / MODEL_FILE,
             staging / SCORING_FILE,
@@ -216,8 +220,8 @@ def load_lean_model(model_dir: Path) -> LoadedLeanModel:
         )
     _check_sha(scoring_path, str(metadata["scoring_sha256"]))
     try:
-        document = json.loads(scoring_path.read_bytes())
-    except (ValueError, RecursionError) as error:
+        document = orjson.loads(scoring_path.read_bytes())
+    except orjson.JSONDecodeError as error:
         raise ModelLoadError(f"{scoring_path} is not valid JSON: {error}") from error
     if not isinstance(document, dict):
         raise ModelLoadError(
@@ -259,7 +263,7 @@ def _check_sha(path: Path, expected: str) -> None:
 
 
 def read_metadata(path: Path) -> dict[str, Any]:
-    """Parses and shape-checks ``metadata.json``; bounded in size and depth before parsing.
+    """Parses and shape-checks ``metadata.json``; bounded in size before parsing.
 
     Raises:
         ModelLoadError: One line naming ``path`` and, for a missing key, the key.
@@ -269,15 +273,9 @@ def read_metadata(path: Path) -> dict[str, Any]:
         raise ModelLoadError(
             f"{path} is {size:,} bytes, over the {MAX_METADATA_BYTES:,}-byte limit for metadata"
         )
-    raw = path.read_bytes()
-    depth = _bracket_depth(raw)
-    if depth > MAX_METADATA_DEPTH:
-        raise ModelLoadError(
-            f"{path} nests {depth} levels deep, over the limit of {MAX_METADATA_DEPTH}"
-        )
     try:
-        metadata = json.loads(raw)
-    except (ValueError, RecursionError) as error:
+        metadata = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as error:
         raise ModelLoadError(f"{path} is not valid JSON: {error}") from error
     if not isinstance(metadata, dict):
         raise ModelLoadError(f"{path} holds a JSON {type(metadata).__name__}, not an object")
@@ -288,28 +286,6 @@ def read_metadata(path: Path) -> dict[str, Any]:
         if not isinstance(metadata[key], kind):
             raise ModelLoadError(f"{path}: {key!r} must be a JSON {kind.__name__}")
     return metadata
-
-
-def _bracket_depth(raw: bytes) -> int:
-    """Deepest nesting of JSON objects and arrays, counted without recursion (strings skipped)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for byte in raw:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):  # [ {
-            depth += 1
-            deepest = max(deepest, depth)
-        elif byte in (0x5D, 0x7D):  # ] }
-            depth -= 1
-    return deepest
 
 
 def _warn_on_version_drift(

@@ -32,7 +32,7 @@ from typing import Any, Final
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from serving.payloads import load_posts, slate_body
+from benchmarks.payloads import load_posts, slate_body
 from serving.rollout import in_treatment
 
 CHALLENGER_DIR_ENV, MODE_ENV = "FEEDRANK_CHALLENGER_DIR", "FEEDRANK_CHALLENGER_MODE"

@@ -34,7 +34,7 @@ from tests.support.bundles import (
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from serving.payloads import Post
+    from benchmarks.payloads import Post
 
 CANONICAL_CSV = ROOT / "data" / "posts.csv"
 HEAVY_FIXTURE = "trained_artifacts"
@@ -100,7 +100,7 @@ def api_model_dir(canonical_csv: Path, tmp_path_factory: pytest.TempPathFactory)
 @pytest.fixture(scope="session")
 def api_posts(canonical_csv: Path) -> list[Post]:
     """Canonical posts (label dropped) as JSON-ready dicts, held out from the fixture bundles."""
-    from serving.payloads import load_posts
+    from benchmarks.payloads import load_posts
 
     return load_posts(canonical_csv)[TRAIN_ROWS:]
 
@@ -133,7 +133,7 @@ def rollout_models(canonical_csv: Path, tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture(scope="session")
 def training_posts(canonical_csv: Path) -> list[Post]:
     """The rows both rollout models were fitted on (their drift reference), as request posts."""
-    from serving.payloads import load_posts
+    from benchmarks.payloads import load_posts
 
     return load_posts(canonical_csv)[:TRAIN_ROWS]
 

@@ -16,7 +16,6 @@ from typing import Final
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from features.feature_store import historical_posts, open_store
 from features.io import read_posts_csv
 from features.schema import LABEL_COLUMN, SchemaError, take
 
@@ -100,6 +99,9 @@ def load_dataset(
     if feature_store is None:
         posts = read_posts_csv(path)
     else:
+        # Feast takes seconds to import: only a run that reads the store pays for it
+        from features.feature_store import historical_posts, open_store
+
         posts = historical_posts(open_store(feature_store), path)
     if canonical:
         check_canonical(posts)

@@ -111,6 +111,31 @@ def choose_decay(scores: list[DecayScore], posts: Posts, y: np.ndarray, seed: in
 
 
 @dataclass(frozen=True)
+class DecayChoice:
+    """The swept curves and the chosen one, with where the sweep's winner enters the model."""
+
+    sweep: list[DecayScore]
+    spec: DecaySpec
+    placement: Placement
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "form": self.spec.form,
+            "placement": self.placement,
+            "param": self.spec.param,
+            "half_life_hours": self.spec.half_life_hours,
+            "sweep": [score.as_dict() for score in self.sweep],
+        }
+
+
+def select_decay(posts: Posts, y: np.ndarray, seed: int) -> DecayChoice:
+    """``sweep_decay`` on the given (training) rows, then ``choose_decay``."""
+    sweep = sweep_decay(posts, y, seed)
+    winner = min(sweep, key=lambda score: score.log_loss)
+    return DecayChoice(sweep, choose_decay(sweep, posts, y, seed), winner.placement)
+
+
+@dataclass(frozen=True)
 class ProfilePoint:
     """CV log-loss with the age rate fixed (an offset) and the other weights refitted."""
 

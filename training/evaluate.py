@@ -185,3 +185,18 @@ def partition_ndcg(
             "difference_high": difference.high,
         }
     return out
+
+
+def calibration_summary(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
+    """Brier, log-loss, ECE and the non-empty reliability bins of ``p``."""
+    bins = metrics.reliability(y, p)
+    return {
+        "brier": float(np.mean((p - y) ** 2)),
+        "log_loss": metrics.log_loss(y, p),
+        "ece": metrics.ece(y, p),
+        "bins": [
+            {"mean_predicted": float(m), "observed_rate": float(o), "count": float(c)}
+            for m, o, c in zip(bins.mean_predicted, bins.observed_rate, bins.counts, strict=True)
+            if c > 0
+        ],
+    }

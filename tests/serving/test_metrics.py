@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from benchmarks.payloads import synthetic_posts
 from bundle.drift import reference
 from serving.metrics import DRIFT_BATCH, DRIFT_SAMPLE, Metrics, RankOutcome, StageTimings
-from serving.payloads import synthetic_posts
 from tests.support.posts import table_of
 
 VERSION = "logistic-test"

@@ -20,9 +20,9 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from scipy import stats
 
+from benchmarks.payloads import Post
 from bundle.store import ModelLoadError
 from serving.app import create_app
-from serving.payloads import Post
 from serving.rollout import ServedModel, in_treatment, kendall_tau
 from serving.settings import Settings
 from tests.support.bundles import CHALLENGER, CHAMPION, RolloutModels

@@ -1,5 +1,5 @@
 """No training-serving skew: 1,000 posts scored through HTTP in slates of 20 get the same
-scores as the offline batch CLI ``python -m training.predict`` (within 1e-9), for a bundle of
+scores as the offline batch CLI ``python -m batch`` (within 1e-9), for a bundle of
 each family training can deploy (logistic and LightGBM, every feature group). The CLI's
 ``main`` runs in this process; tests/batch/test_cli.py runs the command as a process."""
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from batch import cli
+import batch.__main__ as batch_cli
 from serving.app import create_app
 from serving.settings import Settings
 from tests.support.api import rank
@@ -40,7 +40,7 @@ def test_http_scores_equal_batch_cli_scores(
         writer = csv.DictWriter(handle, fieldnames=list(posts[0]))
         writer.writeheader()
         writer.writerows(posts)
-    status = cli.main(
+    status = batch_cli.main(
         ["--input", str(source), "--output", str(scored), "--model-dir", str(model_dir)]
     )
     assert status == 0

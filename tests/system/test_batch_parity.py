@@ -33,7 +33,7 @@ def server_url(api_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 def batch_cli(*args: str | Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "training.predict", *map(str, args)],
+        [sys.executable, "-m", "batch", *map(str, args)],
         cwd=ROOT, capture_output=True, text=True, timeout=CLI_TIMEOUT_S,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

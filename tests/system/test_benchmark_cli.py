@@ -1,11 +1,11 @@
-"""``benchmark.py``'s normal mode and its exit codes, run as users run it (a subprocess).
+"""``benchmark.py``'s normal mode and its exit codes, run as users run it (a subprocess); the
+arguments it refuses (exit 2) are tests/test_benchmark.py's.
 
 - 0: every request answered 200 by a real server process (the deployed configuration, from
   ``deployed_bundle``); the ``--json`` report has count, errors, throughput and mean/p50/p95/p99
   for each phase and names where the slates came from (``--data`` present or generated).
 - 1: requests failed (slates the server rejects with 422), counted per kind in the table.
 - 1: the URL does not answer ``/ready``, or ``--wrk`` finds no wrk: one line, no traceback.
-- 2: arguments argparse refuses: one usage error line.
 
 Latencies are only checked for order (p50 <= p95 <= p99): their size is a benchmark's figure.
 """
@@ -23,11 +23,11 @@ from typing import Any
 
 import pytest
 
-import benchmark
 from tests.support import ROOT
 from tests.support.bundles import TrainedBundle
 from tests.support.server import Server, free_port, start_server
 
+pytestmark = pytest.mark.e2e  # each test runs benchmark.py as a process, most against a server
 REQUESTS = 200  # benchmark.py's minimum per phase
 PHASES = ("health", "rank_mixed", "rank_20")
 PHASE_KEYS = ("count", "errors", "throughput_rps", "mean_ms", "p50_ms", "p95_ms", "p99_ms")
@@ -68,7 +68,6 @@ def deployed_server(
     assert status == 0, server.log()
 
 
-@pytest.mark.e2e
 @pytest.mark.parametrize("source", ["posts.csv", "generated"])
 def test_a_clean_run_exits_0_with_every_figure_in_its_report(
     deployed_server: Server, canonical_csv: Path, tmp_path: Path, source: str
@@ -116,7 +115,6 @@ def write_invalid_posts(path: Path, rows: int = 40) -> Path:
     return path
 
 
-@pytest.mark.e2e
 def test_failed_requests_exit_1_counted_by_kind(deployed_server: Server, tmp_path: Path) -> None:
     report_path = tmp_path / "benchmark.json"
     result = run_benchmark(
@@ -149,28 +147,3 @@ def test_wrk_mode_without_wrk_exits_1_with_the_install_hint(tmp_path: Path) -> N
     result = run_benchmark("--wrk", "--url", f"http://127.0.0.1:{free_port()}", env=no_wrk)
     lines = error_lines(result, 1, "error: wrk is not installed (Debian/Ubuntu: apt-get")
     assert len(lines) == 1, lines
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (("--requests", "50"), "error: --requests must be at least 200"),
-        (("--concurrency", "0"), "error: --concurrency must be >= 1 and --warmup >= 0"),
-        (("--warmup", "-1"), "error: --concurrency must be >= 1 and --warmup >= 0"),
-        (("--duration", "0"), "error: --duration and --window must be positive"),
-        (("--requests", "many"), "error: argument --requests: invalid int value: 'many'"),
-    ],
-    ids=["requests-50", "concurrency-0", "warmup-negative", "duration-0", "requests-not-int"],
-)
-def test_refused_arguments_exit_2_with_a_usage_error(
-    args: tuple[str, ...], message: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """In process (argparse's exit is the same there); the two cases above run the script."""
-    # a URL nothing answers: were an argument accepted, no server would see traffic
-    with pytest.raises(SystemExit) as exited:
-        benchmark.main(["--url", f"http://127.0.0.1:{free_port()}", *args])
-    captured = capsys.readouterr()
-    result = subprocess.CompletedProcess(args, exited.value.code, captured.out, captured.err)
-    assert result.stdout == ""
-    lines = error_lines(result, 2, message)
-    assert lines[0].startswith("usage: "), lines

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from serving.payloads import load_posts
+from benchmarks.payloads import load_posts
 from tests.support.feature_stores import (
     REDIS_ADDRESS_VARIABLE,
     REDIS_CONFIG,

@@ -1,7 +1,7 @@
 """Data safety in the pipeline: a killed run never leaves a half-written artifact, and a re-run
 ends correct, the batch CLI's output included. (The dataset check the pipeline runs before
 training is tests/scripts/test_check_dataset.py; the batch CLI's care for its input,
-tests/training/test_predict.py.)
+tests/batch/test_main.py.)
 
 Kills are real ``SIGKILL``s (no clean-up handlers run): from outside, in the middle of a real
 ``training.train.run`` on 4,000 rows in its own process, or injected into a forked child at the
@@ -28,13 +28,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import batch.__main__ as batch_cli
 from bundle.store import ModelLoadError, load_model, save_model
 from tests.support import ROOT
 from tests.support.files import hidden_leftovers
-from training import predict as batch_cli
+from training.artifacts import PREDICTIONS, write_predictions
 from training.data import Dataset, Split
 from training.results import TRAINING, TRAINING_METRICS, write_metrics
-from training.train import PREDICTIONS, _write_predictions
 
 pytestmark = pytest.mark.faults
 SMALL_ROWS = 4_000
@@ -72,7 +72,7 @@ def finish(process: subprocess.Popen[str]) -> tuple[int, str]:
 
 
 def write_small_predictions(path: Path) -> None:
-    """``training.train._write_predictions`` on a 6-row dataset, as FAULT_SCRIPT writes it."""
+    """``training.artifacts.write_predictions`` on a 6-row dataset, as FAULT_SCRIPT writes it."""
     posts = {
         "post_id": np.arange(6),
         "subreddit": np.array(["aww"] * 6, dtype=object),
@@ -80,7 +80,7 @@ def write_small_predictions(path: Path) -> None:
     }
     split = Split(np.array([0, 1]), np.array([2, 3]), np.array([4, 5]))
     probabilities = {"model": np.full(2, 0.5)}
-    _write_predictions(Dataset(posts, split), probabilities, probabilities, path)
+    write_predictions(Dataset(posts, split), probabilities, probabilities, path)
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:

@@ -18,8 +18,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from benchmarks.payloads import Post
 from serving.metrics import FLUSH_SECONDS
-from serving.payloads import Post
 from serving.rollout import in_treatment
 from tests.support.bundles import CHALLENGER, CHAMPION, RolloutModels
 from tests.support.server import START_TIMEOUT_S, Server, start_server

@@ -1,4 +1,4 @@
-"""``python -m training.predict --input PATH --output PATH [--engine local|spark]``.
+"""``python -m batch --input PATH --output PATH [--engine local|spark]``.
 
 Scores a posts file (CSV, or Parquet when the path ends in ``.parquet``; ``engaged`` optional)
 with the saved bundle. The output has the input's columns as read, in input order, plus
@@ -26,7 +26,7 @@ EXIT_NO_ENGINE: Final = 3
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m training.predict", description="Score a posts file with the saved model."
+        prog="python -m batch", description="Score a posts file with the saved model."
     )
     parser.add_argument("--input", required=True, help="posts CSV, or Parquet (*.parquet)")
     parser.add_argument("--output", required=True, help="scores: CSV, or Parquet (*.parquet)")

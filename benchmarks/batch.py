@@ -1,5 +1,5 @@
-"""``python -m batch.bench``: both batch engines on a 1,000,000-row file; prints the figures
-and writes them to ``reports/benchmarks/batch.json``.
+"""``python -m benchmarks.batch`` (``make batch-bench``): both batch engines on a 1,000,000-row
+file; prints the figures and writes them to ``reports/benchmarks/batch.json``.
 
 The file is the canonical dataset repeated with fresh ``post_id``s (no other data is ever
 generated). Each engine runs as its own process, the way a user runs it, so wall time includes
@@ -102,47 +102,42 @@ def measure(command: list[str]) -> Run:
     return Run(wall, peak / 2**20)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Benchmark the local and Spark batch engines.")
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeats", type=int, default=3, help="runs per engine (median shown)")
-    parser.add_argument("--master", default="local[2]", help="Spark master (default local[2])")
-    parser.add_argument("--model-dir", type=Path, default=None)
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"default {DEFAULT_JSON}")
-    args = parser.parse_args(argv)
-    model_dir = args.model_dir or model_dir_from_env()
-    engines = {
-        "local": ["--engine", "local"],
-        "spark": ["--engine", "spark", "--master", args.master],
-    }
-    runs: dict[str, list[Run]] = {name: [] for name in engines}
+ENGINES: Final = ("local", "spark")
+
+
+def engine_options(name: str, master: str) -> list[str]:
+    """The batch CLI's options that choose ``name``'s engine."""
+    return ["--engine", name, *(["--master", master] if name == "spark" else [])]
+
+
+def run_engines(
+    source: Path, work: Path, args: argparse.Namespace, model_dir: Path
+) -> tuple[dict[str, list[Run]], dict[str, dict[str, str]]]:
+    """Each engine ``args.repeats`` times on ``source``, interleaved so that load drifts hit
+    both alike; returns the runs and the Parquet column types each engine wrote."""
+    runs: dict[str, list[Run]] = {name: [] for name in ENGINES}
     types: dict[str, dict[str, str]] = {}
-    load_before = load_average()
-    with tempfile.TemporaryDirectory(prefix="feedrank-bench-") as work:
-        source = Path(work) / "posts.csv"
-        write_input(source, args.rows)
-        size_mb = source.stat().st_size / 2**20
-        print(f"input: {args.rows:,} rows, {size_mb:.0f} MB CSV; output Parquet")
-        for repeat in range(args.repeats):
-            for name, options in engines.items():  # interleaved, so load drifts hit both alike
-                output = Path(work) / f"{name}-{repeat}.parquet"
-                command = [sys.executable, "-m", "training.predict", *options,
-                           "--input", str(source), "--output", str(output),
-                           "--model-dir", str(model_dir)]  # fmt: skip
-                run = measure(command)
-                runs[name].append(run)
-                types[name] = column_types(output)
-                print(
-                    f"  run {repeat + 1} {name:<5} {run.wall_s:7.1f} s  {run.peak_rss_mb:6.0f} MB"
-                )
-    load_after = load_average()
-    medians = {
-        name: Run(
-            statistics.median(run.wall_s for run in done),
-            statistics.median(run.peak_rss_mb for run in done),
-        )
-        for name, done in runs.items()
-    }
+    for repeat in range(args.repeats):
+        for name in ENGINES:
+            output = work / f"{name}-{repeat}.parquet"
+            command = [sys.executable, "-m", "batch", *engine_options(name, args.master),
+                       "--input", str(source), "--output", str(output),
+                       "--model-dir", str(model_dir)]  # fmt: skip
+            run = measure(command)
+            runs[name].append(run)
+            types[name] = column_types(output)
+            print(f"  run {repeat + 1} {name:<5} {run.wall_s:7.1f} s  {run.peak_rss_mb:6.0f} MB")
+    return runs, types
+
+
+def median_run(done: list[Run]) -> Run:
+    return Run(
+        statistics.median(run.wall_s for run in done),
+        statistics.median(run.peak_rss_mb for run in done),
+    )
+
+
+def print_table(medians: dict[str, Run], args: argparse.Namespace) -> None:
     print(f"\n| engine | wall time (median of {args.repeats}) | rows/s | peak RSS (process tree) |")
     print("|---|---:|---:|---:|")
     for name, median in medians.items():
@@ -151,21 +146,25 @@ def main(argv: list[str] | None = None) -> int:
             f"| {label} | {median.wall_s:.1f} s | {args.rows / median.wall_s:,.0f} "
             f"| {median.peak_rss_mb:,.0f} MB |"
         )
-    ratio = medians["spark"].wall_s / medians["local"].wall_s
-    print(f"\nspark / local wall time: {ratio:.2f}x (load average {load_before} -> {load_after})")
-    print(f"spark's Parquet columns: {types['spark']}")
-    summary: dict[str, Any] = {
-        "command": " ".join(
-            ["python -m batch.bench", *(argv if argv is not None else sys.argv[1:])]
-        ),
+
+
+def summary(
+    args: argparse.Namespace,
+    argv: list[str],
+    runs: dict[str, list[Run]],
+    types: dict[str, dict[str, str]],
+    context: dict[str, Any],
+) -> dict[str, Any]:
+    """The JSON record: the command, the machine (``context``) and each engine's runs."""
+    medians = {name: median_run(done) for name, done in runs.items()}
+    return {
+        "command": " ".join(["python -m benchmarks.batch", *argv]),
         "rows": args.rows,
-        "input_mb": round(size_mb, 1),
         "repeats": args.repeats,
         "spark_master": args.master,
         "cores": os.cpu_count(),
         "python": platform.python_version(),
-        "load_average_before": load_before,
-        "load_average_after": load_after,
+        **context,
         "engines": {
             name: {
                 "median": asdict(medians[name]),
@@ -175,10 +174,45 @@ def main(argv: list[str] | None = None) -> int:
             }
             for name, done in runs.items()
         },
-        "spark_over_local": round(ratio, 3),
+        "spark_over_local": round(medians["spark"].wall_s / medians["local"].wall_s, 3),
     }
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Benchmark the local and Spark batch engines.")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=3, help="runs per engine (median shown)")
+    parser.add_argument("--master", default="local[2]", help="Spark master (default local[2])")
+    parser.add_argument("--model-dir", type=Path, default=None)
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"default {DEFAULT_JSON}")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = argv if argv is not None else sys.argv[1:]
+    args = parse_args(arguments)
+    model_dir = args.model_dir or model_dir_from_env()
+    load_before = load_average()
+    with tempfile.TemporaryDirectory(prefix="feedrank-bench-") as work:
+        source = Path(work) / "posts.csv"
+        write_input(source, args.rows)
+        size_mb = source.stat().st_size / 2**20
+        print(f"input: {args.rows:,} rows, {size_mb:.0f} MB CSV; output Parquet")
+        runs, types = run_engines(source, Path(work), args, model_dir)
+    context = {
+        "input_mb": round(size_mb, 1),
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+    }
+    record = summary(args, arguments, runs, types, context)
+    print_table({name: median_run(done) for name, done in runs.items()}, args)
+    print(
+        f"\nspark / local wall time: {record['spark_over_local']:.2f}x "
+        f"(load average {load_before} -> {context['load_average_after']})"
+    )
+    print(f"spark's Parquet columns: {types['spark']}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(summary, indent=2) + "\n")
+    args.json.write_text(json.dumps(record, indent=2) + "\n")
     print(f"wrote {args.json.relative_to(ROOT) if args.json.is_relative_to(ROOT) else args.json}")
     return 0
 

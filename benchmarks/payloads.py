@@ -1,4 +1,4 @@
-"""Realistic /rank request bodies, shared by ``benchmarks`` and ``benchmark.py``.
+"""Realistic /rank request bodies for the benchmarks, ``benchmark.py`` and the tests.
 
 Slates are sampled from ``data/posts.csv`` (the label dropped) so titles, subreddits and
 numeric ranges match production-like traffic; when the file is absent, posts are drawn from
@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any, Final
 
 DEFAULT_DATA: Final = Path("data/posts.csv")
+# the largest slate /rank accepts (serving.settings.MAX_POSTS, which needs more than the
+# benchmark client installs)
+MAX_POSTS: Final = 20
 _INT_FIELDS: Final = ("post_id", "score", "num_comments", "author_karma")
 _FLOAT_FIELDS: Final = ("upvote_ratio", "post_age_hours")
 _SUBREDDITS: Final = (

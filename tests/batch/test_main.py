@@ -1,13 +1,15 @@
-"""The batch scoring CLI: same scores as the model, clear one-line errors, atomic output.
+"""The batch scoring CLI, ``python -m batch``: same scores as the model, clear one-line errors,
+atomic output, and an input it never writes into, however the output names it.
 
-The documented command, ``python -m training.predict``, runs as a process for a good file and
-a bad one (its exit status and stderr); the other cases call the ``main`` it runs in process,
-which checks the same status and stderr without paying ~2 s of imports per case.
+The command runs as a process for a good file and a bad one (its exit status and stderr); the
+other cases call its ``main`` in process, which checks the same status and stderr without paying
+~2 s of imports per case.
 """
 
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -18,17 +20,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from batch import cli
+from batch.__main__ import main
 from bundle.store import load_model
 from features.io import read_posts_csv
 from tests.support import ROOT
 from tests.support.bundles import TrainedBundle
+from tests.support.files import hidden_leftovers
 
 
 def run_process(*args: str | Path) -> subprocess.CompletedProcess[str]:
     """The documented command, as a user runs it."""
     return subprocess.run(
-        [sys.executable, "-m", "training.predict", *map(str, args)],
+        [sys.executable, "-m", "batch", *map(str, args)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -48,7 +51,7 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Outcome]:
 
     def run(*args: str | Path) -> Outcome:
         capsys.readouterr()
-        status = cli.main([str(arg) for arg in args])
+        status = main([str(arg) for arg in args])
         return Outcome(status, capsys.readouterr().err)
 
     return run
@@ -61,6 +64,7 @@ def sample_csv(deployed_bundle: TrainedBundle, tmp_path_factory: pytest.TempPath
     return path
 
 
+@pytest.mark.e2e  # the command as a process
 def test_scores_match_the_model(
     deployed_bundle: TrainedBundle, sample_csv: Path, tmp_path: Path
 ) -> None:
@@ -168,9 +172,59 @@ def test_input_is_never_overwritten(
     assert sample_csv.read_bytes() == before
 
 
+@pytest.mark.e2e  # the command as a process
 def test_missing_model_dir_is_one_line_from_the_process(sample_csv: Path, tmp_path: Path) -> None:
     result = run_process(
         "--input", sample_csv, "--output", tmp_path / "o.csv", "--model-dir", tmp_path / "none"
     )
     assert result.returncode == 2 and "does not exist" in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def _cli(input_path: Path, output: Path, model_dir: Path) -> int:
+    return main(
+        ["--input", str(input_path), "--output", str(output), "--model-dir", str(model_dir)]
+    )
+
+
+@pytest.mark.faults
+def test_batch_cli_refuses_an_output_that_is_its_input_by_another_name(
+    api_model_dir: Path, canonical_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "in.csv"
+    pd.read_csv(canonical_csv, nrows=20).to_csv(source, index=False)
+    original = source.read_bytes()
+    (tmp_path / "link.csv").symlink_to(source)
+    for alias in (tmp_path / "link.csv", tmp_path / "." / "sub" / ".." / "in.csv"):
+        (tmp_path / "sub").mkdir(exist_ok=True)
+        assert _cli(source, alias, api_model_dir) == 2
+        assert "never overwritten" in capsys.readouterr().err
+    assert source.read_bytes() == original
+
+
+@pytest.mark.faults
+def test_batch_cli_replaces_a_hard_link_without_touching_the_input(
+    api_model_dir: Path, canonical_csv: Path, tmp_path: Path
+) -> None:
+    """Even an output hard-linked to the input is safe: the CLI never writes in place."""
+    source = tmp_path / "in.csv"
+    pd.read_csv(canonical_csv, nrows=20).to_csv(source, index=False)
+    original = source.read_bytes()
+    os.link(source, tmp_path / "hard.csv")
+    assert _cli(source, tmp_path / "hard.csv", api_model_dir) == 0
+    assert source.read_bytes() == original
+    assert "engagement_score" in (tmp_path / "hard.csv").read_text()
+
+
+@pytest.mark.faults
+def test_failed_batch_run_leaves_a_previous_output_untouched(
+    api_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("post_id,title\n1,hello\n")
+    output = tmp_path / "scored.csv"
+    output.write_text("yesterday's scores\n")
+    assert _cli(bad, output, api_model_dir) == 2
+    assert output.read_text() == "yesterday's scores\n"
+    assert hidden_leftovers(tmp_path) == []
+    capsys.readouterr()

@@ -1,4 +1,4 @@
-"""``serving/payloads.py``: the posts that benchmark.py, make perf and the tests send. Posts read
+"""``benchmarks/payloads.py``: the posts that benchmark.py, make perf and the tests send. Posts read
 from the CSV keep the request schema's JSON types, and so do generated ones when it is absent."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 import random
 from pathlib import Path
 
-from serving.payloads import load_posts, slate_body, synthetic_posts
+from benchmarks.payloads import load_posts, slate_body, synthetic_posts
 from serving.slate import rank_slate
 
 FIELDS = {
