@@ -136,6 +136,31 @@ perf: $(PY) ## wrk: /health, echo floor, /rank (20 posts) [and BASELINE=rev's /r
 docker-smoke: $(INSTALLED) ## Build the image with docker, run it read-only: API checks, benchmark, 60 s soak, hardening
 	bash scripts/docker_smoke.sh
 
+STACK_PORT ?= 8080
+STACK_DIR ?= data/stack
+
+# supervisord (deploy/stack.supervisord.conf) runs every part in the background; STACK_PORT is
+# the front door, the five ports after it are HAProxy's statistics, the replicas, the feature
+# server and Redis
+.PHONY: stack
+stack: $(INSTALLED) ## The production topology here: HAProxy on STACK_PORT (8080), 2 replicas, feast serve, Redis (needs models/ and data/posts.csv); prints the URL and each PID
+	$(PY) -m scripts.stack up --port $(STACK_PORT) --dir $(STACK_DIR)
+
+.PHONY: stack-down
+stack-down: $(PY) ## Stop what make stack started
+	$(PY) -m scripts.stack down --dir $(STACK_DIR)
+
+STACK_SECONDS ?= 20
+
+.PHONY: stack-bench
+stack-bench: $(INSTALLED) ## The stack under wrk: overload (c=256), light load (c=4), failover, store down, the edge probes at the front door; reports/benchmarks/stack.json, rendered into reports/performance.md
+	$(PY) -m benchmarks.stack --seconds $(STACK_SECONDS) --json reports/benchmarks/stack.json
+	$(PY) -m benchmarks.report
+
+.PHONY: stack-smoke
+stack-smoke: $(INSTALLED) ## Build the images from a clean clone, run deploy/compose.yaml, check /rank and /rank/ids through the front door, take it down
+	PY=$(abspath $(PY)) bash scripts/stack_smoke.sh
+
 FUZZ_EXAMPLES ?= 2000
 SOAK_SECONDS ?= 60
 
