@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -69,15 +70,30 @@ class Stack:
             found[f"STACK_{name}_PORT"] = self.port + offset
         return found
 
-    def environment(self, bin_dir: Path) -> dict[str, str]:
-        """supervisord's environment: what the config expands, on top of this one."""
+    def environment(self, bin_dir: Path, settings: Mapping[str, str]) -> dict[str, str]:
+        """supervisord's environment: what the config expands, on top of this one and
+        ``settings`` (``FEEDRANK_*`` variables for the replicas, say)."""
         stack = {name: str(port) for name, port in self.ports().items()}
         return {
             **os.environ,
+            **settings,
             **stack,
             "STACK_BIN": str(bin_dir),
             "STACK_DIR": str(self.run_dir.resolve()),
         }
+
+    def busy_ports(self) -> list[str]:
+        """The ports of this layout something already listens on, named."""
+        taken = []
+        for name, port in self.ports().items():
+            with socket.socket() as probe:
+                # as the servers bind: a port whose old connections linger in TIME_WAIT is free
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind((HOST, port))
+                except OSError:
+                    taken.append(f"{port} ({name})")
+        return taken
 
     def rpc(self) -> Any:
         """supervisord's XML-RPC interface, over its UNIX socket."""
@@ -107,19 +123,6 @@ def servers_up(monitor: str) -> set[str]:
     }
 
 
-def busy_ports(stack: Stack) -> list[str]:
-    taken = []
-    for name, port in stack.ports().items():
-        with socket.socket() as probe:
-            # as the servers bind: a port whose old connections linger in TIME_WAIT is free
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind((HOST, port))
-            except OSError:
-                taken.append(f"{port} ({name})")
-    return taken
-
-
 def programs(stack: Stack) -> dict[str, Mapping[str, Any]]:
     """Each program's supervisord record (``statename``, ``pid``, ``exitstatus`` ...)."""
     return {info["name"]: info for info in stack.rpc().supervisor.getAllProcessInfo()}
@@ -147,15 +150,20 @@ def ready(stack: Stack, found: Mapping[str, Mapping[str, Any]]) -> bool:
     )
 
 
-def up(stack: Stack, bin_dir: Path, timeout: float = START_TIMEOUT_S) -> dict[str, Any]:
+def up(
+    stack: Stack,
+    bin_dir: Path,
+    settings: Mapping[str, str] | None = None,
+    timeout: float = START_TIMEOUT_S,
+) -> dict[str, Any]:
     """Starts the stack and waits for it; its description once ready."""
-    taken = busy_ports(stack)
+    taken = stack.busy_ports()
     if taken:
         raise StackError(f"ports in use: {', '.join(taken)}; choose another STACK_PORT")
     stack.run_dir.mkdir(parents=True, exist_ok=True)
     started = subprocess.run(
         [str(bin_dir / "supervisord"), "-c", str(CONFIG)],
-        env=stack.environment(bin_dir),
+        env=stack.environment(bin_dir, settings or {}),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -224,6 +232,25 @@ def down(stack: Stack, timeout: float = STOP_TIMEOUT_S) -> bool:
             raise StackError(f"supervisord ({pid}) still running {timeout:.0f} s after shutdown")
         time.sleep(0.2)
     return True
+
+
+@contextmanager
+def started(
+    run_dir: Path, bin_dir: Path, settings: Mapping[str, str] | None = None
+) -> Iterator[Stack]:
+    """A stack on free ports (a base whose five successors are free too), stopped afterwards."""
+    rng = random.Random()
+    bases = (rng.randrange(20_000, 60_000) for _ in range(50))
+    stack = next(
+        (Stack(base, run_dir) for base in bases if not Stack(base, run_dir).busy_ports()), None
+    )
+    if stack is None:
+        raise StackError("found no six free consecutive ports")
+    up(stack, bin_dir, settings)
+    try:
+        yield stack
+    finally:
+        down(stack)
 
 
 def _alive(pid: int) -> bool:
