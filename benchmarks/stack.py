@@ -126,8 +126,8 @@ def quantile(
 
 
 def proxy_figures(monitor: str) -> dict[str, Any]:
-    """HAProxy's own statistics: the longest queue wait of an admitted request, the replicas'
-    states and the responses it counted at the front door, by class."""
+    """HAProxy's own statistics: the longest queue wait of an admitted request, the replicas in
+    rotation, the requests they hold now (``busy``) and the front door's responses by class."""
     found = samples(monitor)
 
     def one(name: str, **labels: str) -> float:
@@ -144,6 +144,7 @@ def proxy_figures(monitor: str) -> dict[str, Any]:
             for s in found
             if s.name == "haproxy_server_status" and s.labels.get("state") == "UP" and s.value == 1
         ),
+        "busy": int(sum(s.value for s in found if s.name == "haproxy_server_current_sessions")),
         "responses": {
             s.labels["code"]: int(s.value)
             for s in found

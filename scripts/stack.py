@@ -234,18 +234,22 @@ def down(stack: Stack, timeout: float = STOP_TIMEOUT_S) -> bool:
     return True
 
 
+def free_stack(run_dir: Path) -> Stack:
+    """A stack on free ports: a front door whose five successors are free too."""
+    rng = random.Random()
+    for _ in range(50):
+        stack = Stack(rng.randrange(20_000, 60_000), run_dir)
+        if not stack.busy_ports():
+            return stack
+    raise StackError("found no six free consecutive ports")
+
+
 @contextmanager
 def started(
     run_dir: Path, bin_dir: Path, settings: Mapping[str, str] | None = None
 ) -> Iterator[Stack]:
-    """A stack on free ports (a base whose five successors are free too), stopped afterwards."""
-    rng = random.Random()
-    bases = (rng.randrange(20_000, 60_000) for _ in range(50))
-    stack = next(
-        (Stack(base, run_dir) for base in bases if not Stack(base, run_dir).busy_ports()), None
-    )
-    if stack is None:
-        raise StackError("found no six free consecutive ports")
+    """A stack on free ports (``free_stack``), stopped when the block ends."""
+    stack = free_stack(run_dir)
     up(stack, bin_dir, settings)
     try:
         yield stack
