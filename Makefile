@@ -179,7 +179,7 @@ faults: $(INSTALLED) ## Fault tests: broken artifacts, failing model, SIGTERM un
 	$(PY) -m pytest -m faults -s -q
 
 .PHONY: edge
-edge: $(PY) ## HTTP edge tests at full size (600 stalled sockets, 8 x 64 MiB headers, 1,000 aborts), then the probes against models/: reports/benchmarks/edge.json, rendered into reports/performance.md
+edge: $(INSTALLED) ## HTTP edge tests at the front door at full size (520 stalled sockets, 8 x 64 MiB headers, 1,000 aborts), then the probes against a stack of models/: reports/benchmarks/edge.json, rendered into reports/performance.md
 	FEEDRANK_EDGE_FULL=1 $(PY) -m pytest tests/system/test_edge.py -s -q
 	$(PY) -m benchmarks.edge --json reports/benchmarks/edge.json
 	$(PY) -m benchmarks.report
