@@ -44,6 +44,9 @@ from serving.payloads import load_posts
 
 HAPROXY_CFG: Final = ROOT / "deploy" / "haproxy.cfg"
 LATENCY: Final = "feedrank_http_request_duration_seconds"
+# the README's p99 target per scoring call, at the replica (README, "Latency budget")
+BUDGET_MS: Final = 15.0
+INF: Final = float("inf")
 POLL_S: Final = 0.05
 RECOVERY_TIMEOUT_S: Final = 60.0
 REPLICA_PORTS: Final = {"replica-1": "STACK_REPLICA_1_PORT", "replica-2": "STACK_REPLICA_2_PORT"}
@@ -78,6 +81,16 @@ def limits(config: Path = HAPROXY_CFG) -> dict[str, float]:
     return found
 
 
+def concurrency_bound(budget_ms: float, cost: dict[str, Any]) -> int | None:
+    """The most requests a one-process replica can hold at once while the last of them still
+    finishes within the budget: the last waits for the others' mean cost, then pays its own
+    p99, so ``(m - 1) * mean + p99 <= budget``. None without a measured cost."""
+    mean, p99 = cost["mean_ms"], cost["p99"]["bucket_ms"]
+    if not mean or p99 is None or p99 > budget_ms:
+        return None
+    return 1 + int((budget_ms - p99) // mean)
+
+
 def samples(url: str) -> list[Any]:
     text = httpx.get(f"{url}/metrics", timeout=10.0).text
     return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
@@ -104,12 +117,12 @@ def quantile(
 ) -> dict[str, float | None]:
     """The ``q`` quantile of what the replicas recorded between two readings: its bucket's upper
     bound, and Prometheus's ``histogram_quantile`` estimate (linear within the bucket), in ms."""
-    bounds = sorted(after[0])
+    bounds = sorted(set().union(*after))
     counts = [
         sum(a.get(b, 0.0) - old.get(b, 0.0) for old, a in zip(before, after, strict=True))
         for b in bounds
     ]
-    total = counts[-1]
+    total = counts[-1] if counts else 0.0
     if total <= 0:
         return {"bucket_ms": None, "estimate_ms": None, "requests": 0}
     rank = q * total
@@ -119,7 +132,7 @@ def quantile(
             below = counts[index - 1] if index else 0.0
             inside = count - below
             share = (rank - below) / inside if inside else 1.0
-            upper = bound if bound != float("inf") else lower
+            upper = bound if bound != INF else lower
             estimate = lower + (upper - lower) * share
             return {"bucket_ms": bound * 1e3, "estimate_ms": estimate * 1e3, "requests": int(total)}
     raise AssertionError("unreachable: the +Inf bucket holds every request")
@@ -213,7 +226,7 @@ def cost(target: Target, seconds: float) -> dict[str, Any]:
     before, sum_before = [buckets(url)], latency_sum(url)
     result = target.wrk(1, seconds, url=url)
     after, sum_after = [buckets(url)], latency_sum(url)
-    count = after[0][float("inf")] - before[0][float("inf")]
+    count = after[0].get(INF, 0.0) - before[0].get(INF, 0.0)
     return {
         "concurrency": 1,
         "seconds": result.seconds,
@@ -306,7 +319,11 @@ def both_routes(target: Target, seconds: float, concurrency: int = 2) -> dict[st
 def store_down(target: Target, seconds: float) -> dict[str, Any]:
     """Both routes with Redis up, stopped (SIGTERM: it writes its snapshot), and started again."""
     rpc = target.stack.rpc().supervisor
-    record: dict[str, Any] = {"concurrency_per_route": 2, "before": both_routes(target, seconds)}
+    record: dict[str, Any] = {
+        "concurrency_per_route": 2,
+        "seconds_per_step": seconds,
+        "before": both_routes(target, seconds),
+    }
     rpc.stopProcess("redis")
     record["stopped"] = both_routes(target, seconds)
     rpc.startProcess("redis")
@@ -349,9 +366,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
             "limits": limits(),
             "cost": cost(target, args.cost_seconds),
+            # the README's budget per scoring call, which timeout queue holds in HAProxy
+            "budget_ms": BUDGET_MS,
             "light": load(target, 4, args.seconds),
             "overload": load(target, 256, args.seconds),
         }
+        record["concurrency_bound"] = concurrency_bound(BUDGET_MS, record["cost"])
         record["failover"] = failover(target, args.seconds)
         record["store"] = store_down(target, args.seconds / 4)
         return record
