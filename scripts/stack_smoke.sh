@@ -4,9 +4,9 @@
 #   1. build every image and start the compose project (its own name, the front door on a free
 #      port of 127.0.0.1)
 #   2. wait until the materialize service has filled Redis and HAProxy has both replicas up
-#   3. through the front door: scripts/container_checks.py's checks (valid, invalid and hostile
-#      payloads), then /rank/ids on the first 20 posts of the generated CSV must score each
-#      post within 1e-12 of /rank given its fields
+#   3. through the front door (scripts/stack_checks.py): /ready, then /rank/ids on the first 20
+#      posts of the generated CSV must score each post within 1e-12 of /rank given its fields;
+#      an unknown id is 422; a body over the limit is the proxy's 413 with the error body
 #   4. take the project down (containers, network, volumes) on every exit path
 # Runs with `docker compose` or Debian's `docker-compose`. Needs a running Docker engine.
 set -Eeuo pipefail
@@ -73,5 +73,4 @@ done
 say "ready: $front (HAProxy statistics: http://127.0.0.1:$STACK_MONITOR_PORT/stats)"
 
 (cd "$work/clone" && mkdir -p data && "$PY" generate_dataset.py >/dev/null)
-"$PY" "$ROOT/scripts/container_checks.py" --url "$front"
-"$PY" "$ROOT/scripts/container_checks.py" --url "$front" --rank-ids "$work/clone/data/posts.csv"
+(cd "$ROOT" && "$PY" -m scripts.stack_checks --url "$front" --csv "$work/clone/data/posts.csv")
