@@ -153,7 +153,7 @@ stack-down: $(PY) ## Stop what make stack started
 STACK_SECONDS ?= 20
 
 .PHONY: stack-bench
-stack-bench: $(INSTALLED) ## The stack under wrk: overload (c=256), light load (c=4), failover, store down, the edge probes at the front door; reports/benchmarks/stack.json, rendered into reports/performance.md
+stack-bench: $(INSTALLED) ## The stack under wrk: cost per request, light load (c=4), overload (c=256), failover (c=32, a replica killed), Redis stopped; reports/benchmarks/stack.json, rendered into reports/performance.md
 	$(PY) -m benchmarks.stack --seconds $(STACK_SECONDS) --json reports/benchmarks/stack.json
 	$(PY) -m benchmarks.report
 
