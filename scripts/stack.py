@@ -40,7 +40,8 @@ REPLICAS: Final = ("replica-1", "replica-2")
 ONE_SHOT: Final = "materialize"
 START_TIMEOUT_S: Final = 180.0
 STOP_TIMEOUT_S: Final = 60.0
-# supervisord's states of a program that will not come up by itself
+# supervisord's states of a program that failed while the stack starts: one that exits then (a
+# bad setting, a missing model) would only be started again and exit again
 GIVEN_UP: Final = {"FATAL", "EXITED", "STOPPED", "UNKNOWN"}
 
 
