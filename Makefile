@@ -159,6 +159,31 @@ images: image feature-server-image ## Both images
 docker-smoke: $(INSTALLED) ## Build both images with docker, run them read-only: API checks, benchmark, 60 s soak, hardening, rollout, feature server
 	PY=$(PY) bash scripts/docker_smoke.sh
 
+STACK_PORT ?= 8080
+STACK_DIR ?= data/stack
+
+# supervisord (deploy/stack.supervisord.conf) runs every part in the background; STACK_PORT is
+# the front door, the five ports after it are HAProxy's statistics, the replicas, the feature
+# server and Redis
+.PHONY: stack
+stack: $(INSTALLED) ## The production topology here: HAProxy on STACK_PORT (8080), 2 replicas, feast serve, Redis (needs models/ and data/posts.csv); prints the URL and each PID
+	$(PY) -m scripts.stack up --port $(STACK_PORT) --dir $(STACK_DIR)
+
+.PHONY: stack-down
+stack-down: $(PY) ## Stop what make stack started
+	$(PY) -m scripts.stack down --dir $(STACK_DIR)
+
+STACK_SECONDS ?= 20
+
+.PHONY: stack-bench
+stack-bench: $(INSTALLED) ## The stack under wrk: cost per request, light load (c=4), overload (c=256), failover (c=32, a replica killed), Redis stopped; reports/benchmarks/stack.json, rendered into reports/performance.md
+	$(PY) -m benchmarks.stack --seconds $(STACK_SECONDS) --json reports/benchmarks/stack.json
+	$(PY) -m benchmarks.report
+
+.PHONY: stack-smoke
+stack-smoke: $(INSTALLED) ## Build the images from a clean clone, run deploy/compose.yaml, check /rank and /rank/ids through the front door, take it down
+	PY=$(abspath $(PY)) bash scripts/stack_smoke.sh
+
 FUZZ_EXAMPLES ?= 2000
 SOAK_SECONDS ?= 60
 
@@ -177,7 +202,7 @@ faults: $(INSTALLED) ## Fault tests: broken artifacts, failing model, SIGTERM un
 	$(PY) -m pytest -m faults -s -q
 
 .PHONY: edge
-edge: $(PY) ## HTTP edge tests at full size (600 stalled sockets, 8 x 64 MiB headers, 1,000 aborts), then the probes against models/: reports/benchmarks/edge.json, rendered into reports/performance.md
+edge: $(INSTALLED) ## HTTP edge tests at the front door at full size (520 stalled sockets, 8 x 64 MiB headers, 1,000 aborts), then the probes against a stack of models/: reports/benchmarks/edge.json, rendered into reports/performance.md
 	FEEDRANK_EDGE_FULL=1 $(PY) -m pytest tests/system/test_edge.py -s -q
 	$(PY) -m benchmarks.edge --json reports/benchmarks/edge.json
 	$(PY) -m benchmarks.report

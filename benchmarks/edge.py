@@ -1,13 +1,15 @@
-"""``python -m benchmarks.edge`` (``make edge``): the HTTP edge probes, recorded as JSON.
+"""``python -m benchmarks.edge`` (``make edge``): the HTTP edge probes at the front door, as JSON.
 
-Raw-socket clients on 127.0.0.1 only. Each probe sends one kind of hostile or malformed request
-(stalled sockets, oversized heads, conflicting headers, compressed or oversized bodies, an
-unknown-key flood, aborted uploads) and records what was sent, the statuses that came back, the
-seconds until they came (or until the server hung up) and how many connections the server then
-closed. Without ``--url`` the command starts ``python -m serving`` on models/ with the settings it
-ships, which size the probes. ``--json`` writes the record; ``python -m benchmarks.report``
-renders it into reports/performance.md. ``tests/system/test_edge.py`` asserts on the same probes
-against its own server processes.
+Raw-socket clients on 127.0.0.1 only, against HAProxy (deploy/haproxy.cfg) in front of the
+replicas: the stack of ``make stack``, started here on free ports unless ``--port``/``--dir``
+name a running one. Each probe sends one kind of hostile or malformed request (stalled and idle
+sockets, oversized heads and request lines, smuggling framing, malformed chunks, conflicting
+headers, compressed or oversized bodies, an unknown-key flood, aborted uploads) and records what
+was sent, the statuses that came back, the seconds until they came (or until the proxy hung
+up) and how many connections it then closed, with HAProxy's and the replicas' resident memory
+around the header bombs. The limits that size the probes are read from deploy/haproxy.cfg.
+``--json`` writes the record; ``python -m benchmarks.report`` renders it into
+reports/performance.md. ``tests/system/test_edge.py`` asserts on the same probes.
 """
 
 from __future__ import annotations
@@ -16,37 +18,36 @@ import argparse
 import contextlib
 import gzip
 import json
-import os
 import platform
-import selectors
-import socket
 import statistics
 import sys
+import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Final
-from urllib.parse import urlsplit
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from benchmarks.payloads import load_posts
-from benchmarks.perf import HOST, ROOT, Target, free_port, running
-from serving.settings import Settings
+from benchmarks.raw_http import (
+    CLOSE_WAIT_S,
+    STALLS,
+    aborted_uploads,
+    bomb_chunks,
+    exchange,
+    request_head,
+    stalled_clients,
+    until_closed,
+)
+from benchmarks.stack import limits
+from scripts.stack import HOST, ROOT, Stack, StackError, started
 
 JSON = {"content-type": "application/json"}
-CLOSE_WAIT_S: Final = 0.5
-"""How long a connection must stay open after its answer to count as kept alive."""
-STALLS: Final = {
-    "a silent connection": b"",
-    "half a header block": b"POST /rank HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: app",
-    "headers, then 11 of 4,000 body bytes": b"POST /rank HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-    b'Content-Type: application/json\r\nContent-Length: 4000\r\n\r\n{"posts": [',
-}
 
 
 @dataclass(frozen=True)
@@ -83,148 +84,6 @@ def probe(name: str, sent: str, outcomes: Sequence[Outcome], watched: bool = Tru
         slowest_s=max(seconds) if seconds else None,
         closed=sum(closed for _, _, closed in outcomes) if watched else None,
     )
-
-
-def address(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    assert parts.hostname == "127.0.0.1", "edge clients only talk to 127.0.0.1"
-    return parts.hostname, parts.port or 80
-
-
-def connect(url: str, payload: bytes = b"") -> socket.socket:
-    sock = socket.create_connection(address(url), timeout=10.0)
-    if payload:
-        sock.sendall(payload)
-    return sock
-
-
-def request_head(method: str, path: str, extra: Iterable[str] = ()) -> bytes:
-    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", *extra]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-def stalled_clients(url: str, count: int) -> list[socket.socket]:
-    """``count`` sockets, each kind of ``STALLS`` in turn."""
-    kinds = list(STALLS.values())
-    return [connect(url, kinds[index % len(kinds)]) for index in range(count)]
-
-
-def until_closed(
-    sockets: list[socket.socket], timeout: float, start: float | None = None
-) -> list[tuple[int | None, float | None]]:
-    """For each socket, the status the server wrote before it closed it (None: none) and the
-    seconds from ``start`` (default now) until it closed it (None: still open at ``timeout``)."""
-    start = time.monotonic() if start is None else start
-    written = [b""] * len(sockets)
-    closed: list[float | None] = [None] * len(sockets)
-    with selectors.DefaultSelector() as selector:
-        for index, sock in enumerate(sockets):
-            sock.setblocking(False)
-            selector.register(sock, selectors.EVENT_READ, index)
-        while selector.get_map() and (left := timeout - (time.monotonic() - start)) > 0:
-            for key, _ in selector.select(left):
-                ready = key.fileobj
-                assert isinstance(ready, socket.socket)
-                try:
-                    data = ready.recv(65536)
-                except OSError:
-                    data = b""
-                written[key.data] += data[:64]
-                if not data:
-                    closed[key.data] = time.monotonic() - start
-                    selector.unregister(ready)
-    for sock in sockets:
-        sock.close()
-    return [(status_of(head), seconds) for head, seconds in zip(written, closed, strict=True)]
-
-
-def status_of(head: bytes) -> int | None:
-    """The status code of a response's first bytes, if they hold a status line."""
-    parts = head.split(b"\r\n", 1)[0].split()
-    return int(parts[1]) if len(parts) > 1 and parts[0].startswith(b"HTTP/") else None
-
-
-def read_response(sock: socket.socket, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
-    """Status, headers and body of the first response on ``sock``."""
-    sock.settimeout(timeout)
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = dict(line.lower().split(": ", 1) for line in lines[1:] if ": " in line)
-    length = int(headers.get("content-length", "0"))
-    while len(body) < length:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        body += chunk
-    return int(lines[0].split()[1]), headers, body
-
-
-def first_response(sock: socket.socket, timeout: float = 10.0) -> tuple[int, dict[str, str], Any]:
-    """Status, headers and JSON body of the first response on ``sock``."""
-    status, headers, body = read_response(sock, timeout)
-    return status, headers, json.loads(body) if body else None
-
-
-def exchange(url: str, chunks: Iterable[bytes]) -> tuple[int | None, float, bool]:
-    """Sends ``chunks`` on a new connection: the status of the answer (None: the server hung up
-    without one), the seconds from the first byte sent until it came, and whether the server
-    then closed the connection (a kept-alive one stays open ``CLOSE_WAIT_S``)."""
-    sock = connect(url)
-    start = time.monotonic()
-    try:
-        for chunk in chunks:
-            sock.sendall(chunk)
-    except OSError:
-        pass  # refused part-way: the answer, if any, is read below
-    status: int | None
-    try:
-        status = read_response(sock, 30.0)[0]
-    except (OSError, ValueError, IndexError):
-        status = None
-    seconds = time.monotonic() - start
-    sock.settimeout(CLOSE_WAIT_S)
-    with sock:
-        try:
-            closed = sock.recv(1) == b""
-        except TimeoutError:
-            closed = False
-        except OSError:
-            closed = True  # reset
-    return status, seconds, closed
-
-
-def bomb_chunks(header_bytes: int) -> Iterator[bytes]:
-    """A GET /health whose header block is ``header_bytes`` long, 8 KB a line."""
-    yield b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-    line = b"X-Bomb: " + b"a" * 8000 + b"\r\n"
-    for _ in range(header_bytes // len(line)):
-        yield line
-    yield b"\r\n"
-
-
-def header_bomb(url: str, header_bytes: int) -> int | None:
-    """Sends a request whose header block is ``header_bytes`` long; the status, if any came."""
-    return exchange(url, bomb_chunks(header_bytes))[0]
-
-
-def aborted_uploads(url: str, count: int, batch: int = 50) -> None:
-    """``count`` uploads that send their headers and a tenth of a 20 KB body, then hang up."""
-    head = request_head(
-        "POST", "/rank", ["Content-Type: application/json", "Content-Length: 20000"]
-    )
-    for start in range(0, count, batch):
-        sockets = [
-            connect(url, head + b"[" + b" " * 2000) for _ in range(min(batch, count - start))
-        ]
-        time.sleep(0.05)  # the server is reading those bodies now
-        for sock in sockets:
-            sock.close()
 
 
 def _samples(url: str, name: str, timeout: float = 10.0) -> list[Sample]:
@@ -280,13 +139,16 @@ def median_ms(client: httpx.Client, bodies: dict[str, bytes], rounds: int) -> di
     }
 
 
-def single_requests(settings: Settings, valid: bytes) -> list[tuple[str, str, list[bytes]]]:
+def single_requests(
+    limits: Mapping[str, float], valid: bytes
+) -> list[tuple[str, str, list[bytes]]]:
     """(name, what is sent, the bytes) of each probe that is one request on its own connection."""
-    pad = 4 * settings.max_header_bytes
-    declared = settings.max_body_bytes + 1
+    pad = 4 * int(limits["max_head_bytes"])
+    declared = int(limits["max_body_bytes"]) + 1
     chunk = b" " * 65_536
-    chunked = [b"%x\r\n%s\r\n" % (len(chunk), chunk)] * (settings.max_body_bytes // len(chunk) + 2)
+    chunked = [b"%x\r\n%s\r\n" % (len(chunk), chunk)] * (declared // len(chunk) + 2)
     json_head = ["Content-Type: application/json"]
+    framed = b"%x\r\n%s\r\n0\r\n\r\n" % (len(valid), valid)
     return [
         ("valid /rank", "POST /rank, 20 posts", [post_head(json_head, len(valid)) + valid]),
         (
@@ -300,9 +162,19 @@ def single_requests(settings: Settings, valid: bytes) -> list[tuple[str, str, li
             [request_head("GET", "/health", ["X-Pad: " + "a" * pad])],
         ),
         (
-            "request target over 64 KiB",
-            "GET /health?pad= and 65,536 more bytes",
-            [request_head("GET", "/health?pad=" + "a" * 65_536)],
+            "100 KB request target",
+            "GET /health?pad= and 100,000 more bytes",
+            [request_head("GET", "/health?pad=" + "a" * 100_000)],
+        ),
+        (
+            "Content-Length with Transfer-Encoding",
+            "POST /rank, 20 posts chunked, with a Content-Length as well",
+            [post_head([*json_head, "Transfer-Encoding: chunked"], len(valid)) + framed],
+        ),
+        (
+            "malformed chunked body",
+            "POST /rank, chunked, a chunk size that is not hexadecimal",
+            [request_head("POST", "/rank", [*json_head, "Transfer-Encoding: chunked"]), b"zz\r\n"],
         ),
         (
             "two Content-Types",
@@ -334,100 +206,139 @@ def post_head(headers: list[str], length: int) -> bytes:
     return request_head("POST", "/rank", [*headers, f"Content-Length: {length}"])
 
 
-def run_probes(url: str, settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
-    """Every probe against the server at ``url``; the stalled sockets stay open meanwhile."""
+@dataclass(frozen=True)
+class FrontDoor:
+    """The stack under test: HAProxy's URL, its statistics, its PID and the replicas' URLs."""
+
+    url: str
+    monitor: str
+    proxy_pid: int
+    replicas: list[str]
+
+    @classmethod
+    def of(cls, stack: Stack) -> FrontDoor:
+        ports = stack.ports()
+        pid = int(stack.rpc().supervisor.getProcessInfo("proxy")["pid"])
+        names = ("STACK_REPLICA_1_PORT", "STACK_REPLICA_2_PORT")
+        return cls(stack.url, stack.monitor, pid, [f"http://{HOST}:{ports[n]}" for n in names])
+
+    def proxy_rss_mib(self) -> float:
+        """HAProxy's resident memory, from /proc."""
+        for line in Path(f"/proc/{self.proxy_pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise AssertionError(f"no VmRSS for HAProxy ({self.proxy_pid})")
+
+    def memory(self) -> dict[str, float]:
+        """Resident memory (MiB) of HAProxy and of each replica."""
+        found = {"proxy": round(self.proxy_rss_mib(), 1)}
+        for index, url in enumerate(self.replicas, start=1):
+            found[f"replica-{index}"] = round(rss_mib(url), 1)
+        return found
+
+    def replica_requests(self) -> int:
+        """POST /rank requests the replicas have counted, whatever their status."""
+        return sum(
+            count
+            for url in self.replicas
+            for (route, method, _), count in statuses(url).items()
+            if (route, method) == ("/rank", "POST")
+        )
+
+    def proxy_responses(self) -> dict[str, int]:
+        """Responses the front door has sent, by class (HAProxy's own statistics)."""
+        return {
+            s.labels["code"]: int(s.value)
+            for s in _samples(self.monitor, "haproxy_frontend_http_responses_total")
+            if s.labels.get("proxy") == "feedrank"
+        }
+
+
+def run_probes(
+    door: FrontDoor, limits: Mapping[str, float], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Every probe against the front door; the stalled sockets stay open meanwhile."""
     posts = load_posts()[:20]
     valid = json.dumps({"posts": posts}).encode()
     opened = time.monotonic()
-    sockets = stalled_clients(url, args.stalled * len(STALLS))
+    sockets = stalled_clients(door.url, args.stalled * len(STALLS))
     probes = [
-        probe(name, sent, [exchange(url, chunks) for _ in range(args.repeats)])
-        for name, sent, chunks in single_requests(settings, valid)
+        probe(name, sent, [exchange(door.url, chunks) for _ in range(args.repeats)])
+        for name, sent, chunks in single_requests(limits, valid)
     ]
     flood = flood_body(posts)
-    with httpx.Client(base_url=url, timeout=30.0) as client:
+    with httpx.Client(base_url=door.url, timeout=30.0) as client:
         timed = timed_posts(client, {"valid": valid, "flood": flood}, args.rounds)
     for name, body in (("valid", valid), ("flood", flood)):
         what = "20 posts" if name == "valid" else "20 posts with 1,400 unknown keys each"
         sent = f"POST /rank, {what} ({len(body) / 1024:,.0f} KiB), kept-alive client, interleaved"
         outcomes: list[Outcome] = [(status, seconds, False) for status, seconds in timed[name]]
         probes.append(probe(f"{name} body, repeated", sent, outcomes, watched=False))
-    closing = until_closed(
-        sockets, max(settings.header_timeout, settings.body_timeout) + 10.0, opened
-    )
+    waited = max(limits["request_timeout"], limits["body_timeout"]) + 10.0
+    closing = until_closed(sockets, waited, opened)
     for index, sent in enumerate(STALLS):
         stalled = closing[index :: len(STALLS)]
         watched = [(status, seconds, seconds is not None) for status, seconds in stalled]
         probes.append(probe("stalled socket", sent, watched))
-    rss_before = rss_mib(url)
-    bombs = [exchange(url, bomb_chunks(args.bomb_mib * 2**20)) for _ in range(args.bombs)]
-    rss_after = rss_mib(url)
+    memory_before = door.memory()
+    bombs = [exchange(door.url, bomb_chunks(args.bomb_mib * 2**20)) for _ in range(args.bombs)]
+    memory_after = door.memory()
     probes.append(
         probe("header bomb", f"GET /health, {args.bomb_mib} MiB of headers in 8 KB lines", bombs)
     )
-    probes.append(aborts(url, args.aborts))
+    probes.append(aborts(door, args.aborts))
     return {
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "client": {"python": platform.python_version(), "machine": platform.machine()},
-        "settings": settings.model_dump(include=EDGE_SETTINGS),
+        "limits": dict(limits),
         "close_wait_s": CLOSE_WAIT_S,
-        "rss_mib": {"before_bombs": round(rss_before, 1), "after_bombs": round(rss_after, 1)},
+        "rss_mib": {"before_bombs": memory_before, "after_bombs": memory_after},
         "probes": [asdict(found) for found in probes],
     }
 
 
-def aborts(url: str, count: int) -> Probe:
-    """``count`` aborted uploads; their statuses are what /metrics counted for them."""
-    before = statuses(url)
-    aborted_uploads(url, count)
-    deadline = time.monotonic() + 10.0
-    while True:  # the server notices each hang-up as it reads
-        after = statuses(url)
-        delta = {
-            status: n - before.get((route, method, status), 0)
-            for (route, method, status), n in after.items()
-            if (route, method) == ("/rank", "POST") and n != before.get((route, method, status), 0)
-        }
-        if sum(delta.values()) >= count or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+def aborts(door: FrontDoor, count: int) -> Probe:
+    """``count`` aborted uploads: what the front door answered (HAProxy's responses by class;
+    ``other``: none, the client had gone) and how many reached a replica (``replicas``)."""
+    replicas_before, proxy_before = door.replica_requests(), door.proxy_responses()
+    aborted_uploads(door.url, count)
+    time.sleep(1.0)  # the proxy notices each hang-up as it reads
+    proxy_after = door.proxy_responses()
+    found = {code: n - proxy_before.get(code, 0) for code, n in proxy_after.items()}
+    found = {code: n for code, n in found.items() if n}
+    found["replicas"] = door.replica_requests() - replicas_before
     sent = "POST /rank, headers and 2 KB of a 20,000-byte body, then the client hangs up"
-    return Probe("aborted upload", sent, count, delta, None, None, None)
-
-
-EDGE_SETTINGS: Final = {"max_header_bytes", "header_timeout", "max_body_bytes", "body_timeout"}
+    return Probe("aborted upload", sent, count, found, None, None, None)
 
 
 @contextlib.contextmanager
-def served(url: str | None) -> Iterator[str]:
-    """``url``, or a ``python -m serving`` of models/ started here with the shipped settings."""
-    if url is not None:
-        address(url)
-        yield url
+def served(args: argparse.Namespace) -> Iterator[Stack]:
+    """The running stack ``args`` name, or one started here on free ports."""
+    if args.port is not None:
+        yield Stack(args.port, args.dir)
         return
-    port = free_port()
-    command = [sys.executable, "-m", "serving", "--host", HOST, "--port", str(port)]
-    started = f"http://{HOST}:{port}"
-    with running(Target(command, ROOT, dict(os.environ), "/ready"), started):
-        yield started
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            with started(Path(scratch), Path(sys.executable).parent) as stack:
+                yield stack
+        except StackError as error:
+            raise SystemExit(f"error: the stack did not start: {error}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.edge", description=__doc__)
-    parser.add_argument(
-        "--url", default=None, help="a running server on 127.0.0.1 (default: start one)"
-    )
+    parser.add_argument("--port", type=int, default=None, help="a running stack's front door")
+    parser.add_argument("--dir", type=Path, default=ROOT / "data" / "stack", help="its run dir")
     parser.add_argument("--json", type=Path, default=None, help="also write the record here")
-    parser.add_argument("--stalled", type=int, default=10, help="sockets of each stalled kind")
+    parser.add_argument("--stalled", type=int, default=174, help="sockets of each stalled kind")
     parser.add_argument("--repeats", type=int, default=3, help="sends of each single request")
     parser.add_argument("--rounds", type=int, default=15, help="valid and flood bodies, each")
     parser.add_argument("--bombs", type=int, default=2, help="header bombs, one after another")
     parser.add_argument("--bomb-mib", type=int, default=8, help="header bytes per bomb, MiB")
     parser.add_argument("--aborts", type=int, default=200, help="aborted uploads")
     args = parser.parse_args(argv)
-    settings = Settings()
-    with served(args.url) as url:
-        record = run_probes(url, settings, args)
+    with served(args) as stack:
+        record = run_probes(FrontDoor.of(stack), limits(), args)
     text = json.dumps(record, indent=2) + "\n"
     sys.stdout.write(text)
     if args.json is not None:

@@ -2,7 +2,8 @@
 
 Reads ``reports/benchmarks/perf.json`` (``make perf``) and, where present, the container runs
 (``container-c*.json``, ``make docker-smoke`` and ``make benchmark``), the soak (``soak.json``,
-``make soak``), the edge probes (``edge.json``, ``make edge``) and the feature store's reads
+``make soak``), the edge probes (``edge.json``, ``make edge``), the topology under load
+(``stack.json``, ``make stack-bench``) and the feature store's reads
 (``store_read.json``, ``make store-bench``), draws throughput and p99
 latency against concurrency into ``reports/figures/performance.png``, and renders
 ``benchmarks/templates/performance.md.j2``. Every figure the serving docs quote is in this
@@ -85,6 +86,7 @@ def render(benchmarks: Path = BENCHMARKS, output: Path = OUTPUT, figure: Path = 
         containers=containers,
         soak=optional(benchmarks / "soak.json"),
         edge=optional(benchmarks / "edge.json"),
+        stack=optional(benchmarks / "stack.json"),
         store_read=optional(benchmarks / "store_read.json"),
         figure=figure.relative_to(output.parent).as_posix(),
     )

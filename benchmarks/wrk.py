@@ -2,7 +2,8 @@
 
 A Python client spends about as long per request as the server does, so its throughput and
 latency describe the client; wrk's do not. ``bodies.lua`` replays request bodies from a file
-and prints a JSON summary line, which ``run_wrk`` turns into a ``WrkResult``. Standard library
+and prints a JSON summary line, which ``run_wrk`` turns into a ``WrkResult``; ``statuses.lua``
+(``STATUSES``) does the same and also counts the answers by status and error code. Standard library
 only: ``benchmark.py`` and ``python -m benchmarks.perf`` both use it.
 """
 
@@ -11,11 +12,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 SCRIPT: Final = Path(__file__).resolve().parent / "bodies.lua"
+STATUSES: Final = SCRIPT.with_name("statuses.lua")
 _MARKER: Final = "WRK_JSON "
 INSTALL_HINT: Final = (
     "wrk is not installed (Debian/Ubuntu: apt-get install wrk; macOS: brew install wrk)"
@@ -40,6 +42,8 @@ class WrkResult:
     p95_ms: float
     p99_ms: float
     max_ms: float
+    # answers by status (non-200s also by error code and Retry-After): statuses.lua only
+    statuses: dict[str, int] = field(default_factory=dict)
 
 
 def write_bodies(path: Path, bodies: list[bytes]) -> Path:
@@ -64,6 +68,7 @@ def run_wrk(
     bodies: Path | None = None,
     threads: int = 1,
     timeout_s: float = 10.0,
+    script: Path = SCRIPT,
 ) -> WrkResult:
     """``concurrency`` keep-alive connections for ``seconds``: GET ``url``, or POST ``bodies``.
 
@@ -76,7 +81,7 @@ def run_wrk(
         f"--connections={concurrency}",
         f"--duration={max(1, round(seconds))}s",
         f"--timeout={max(1, round(timeout_s))}s",
-        f"--script={SCRIPT}",
+        f"--script={script}",
         url,
     ]
     if bodies is not None:
@@ -92,7 +97,7 @@ def run_wrk(
     raise WrkError(f"wrk printed no summary line: {completed.stdout.strip()[-500:]}")
 
 
-def _result(raw: dict[str, float]) -> WrkResult:
+def _result(raw: dict[str, Any]) -> WrkResult:
     seconds = raw["duration_us"] / 1e6
     socket_errors = sum(
         int(raw[key]) for key in ("connect_errors", "read_errors", "write_errors", "timeouts")
@@ -110,4 +115,5 @@ def _result(raw: dict[str, float]) -> WrkResult:
         p95_ms=raw["p95_us"] / 1e3,
         p99_ms=raw["p99_us"] / 1e3,
         max_ms=raw["max_us"] / 1e3,
+        statuses=dict(raw.get("statuses", {})),
     )

@@ -1,5 +1,5 @@
 """Edge-test helpers that only the tests need: a trickling upload and a timer (the probes
-themselves are ``benchmarks.edge``, shared with the command)."""
+themselves are ``benchmarks.edge`` and ``benchmarks.raw_http``, shared with the command)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.edge import connect, request_head
+from benchmarks.raw_http import connect, request_head
 
 
 def trickle(url: str, stop: threading.Event) -> threading.Thread:

@@ -1,10 +1,12 @@
-"""The HTTP edge against real server processes (127.0.0.1 only, bounded in count and time).
+"""The HTTP edge at the front door: HAProxy (deploy/haproxy.cfg) in front of the replicas, in
+the session's stack (``make stack``), 127.0.0.1 only, bounded in count and time.
 
-One test per way a connection can hurt the service: stalled sockets, idle connections beyond
-the request cap, header bombs, an over-long request line, conflicting headers, aborted uploads,
-error floods, SIGTERM with a trickling upload in every run mode, compressed bodies, and the
-overload 503. ``make test`` runs them reduced (short timeouts, fewer sockets);
-``FEEDRANK_EDGE_FULL=1`` runs them at full size with the default timeouts.
+One test per way a connection can hurt the service: stalled and idle sockets (520 of them),
+header bombs, a 100 KB request target, Content-Length with Transfer-Encoding, malformed chunked
+bodies, conflicting headers, aborted uploads, error floods and compressed bodies; and, on a
+replica's own process, SIGTERM with a trickling upload in every run mode. The limits are read
+from deploy/haproxy.cfg. ``make test`` runs the bombs reduced; ``FEEDRANK_EDGE_FULL=1`` runs
+them at full size.
 """
 
 from __future__ import annotations
@@ -19,55 +21,39 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from benchmarks import edge
+from benchmarks import raw_http
+from benchmarks.edge import FrontDoor, flood_body, median_ms, statuses
+from benchmarks.stack import limits
 from serving.errors import ErrorBody
 from serving.settings import Settings
 from tests.support import ROOT
 from tests.support.edge import timed, trickle
 from tests.support.markdown import report_with
-from tests.support.server import Server, serving_command, start_server
+from tests.support.server import serving_command, start_server
+from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.e2e
 FULL = os.environ.get("FEEDRANK_EDGE_FULL") == "1"
-DEFAULTS = Settings()
-# reduced runs shorten the read timeouts; full runs keep the defaults `python -m serving` ships
-READ_TIMEOUT_S = DEFAULTS.header_timeout if FULL else 2.0
-TIMEOUT_ENV = {} if FULL else {"header_timeout": "2", "body_timeout": "2"}
+LIMITS = limits()
+READ_TIMEOUT_S = LIMITS["request_timeout"]
 # a loaded 2-core machine may be late by this much to close a socket or to answer
 SLACK_S = 5.0
-STALLED = 600 if FULL else 60  # full: more sockets than requests may be in flight
+IDLE = 520  # more than the requests that may be in flight at once, many times over
 ABORTS = 1000 if FULL else 200
 BOMBS, BOMB_BYTES = (8, 64 * 2**20) if FULL else (2, 4 * 2**20)
-GRACEFUL_S = float(DEFAULTS.shutdown_timeout)
+GRACEFUL_S = float(Settings().shutdown_timeout)
+JSON = {"content-type": "application/json"}
 
 
 def say(text: str) -> None:
     sys.stdout.write(f"edge: {text}\n")
-
-
-@pytest.fixture(scope="module")
-def server(api_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    log_dir = tmp_path_factory.mktemp("edge-log")
-    running = start_server(api_model_dir, log_dir, **TIMEOUT_ENV).started()
-    yield running
-    assert running.terminate() == 0, running.log()
-
-
-@pytest.fixture(scope="module")
-def tight_server(api_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A limit small enough to reach: 4 requests in flight."""
-    running = start_server(
-        api_model_dir, tmp_path_factory.mktemp("edge-tight-log"), max_in_flight="4", **TIMEOUT_ENV
-    ).started()
-    yield running
-    assert running.terminate() == 0, running.log()
 
 
 def rank_body(api_posts: list[dict[str, Any]]) -> bytes:
@@ -80,96 +66,140 @@ def error_of(status: int, body: Any, code: str) -> ErrorBody:
     return error
 
 
-# --- 1. stalled sockets -------------------------------------------------------------------------
+def answer_and_close(url: str, payload: bytes) -> tuple[int, bool]:
+    """The status of the one answer to ``payload`` on a new connection, and whether the proxy
+    then closed that connection."""
+    with raw_http.connect(url, payload) as sock:
+        status = raw_http.read_response(sock)[0]
+        sock.settimeout(raw_http.CLOSE_WAIT_S)
+        try:
+            closed = sock.recv(65536) == b""
+        except TimeoutError:
+            closed = False
+        except OSError:
+            closed = True
+    return status, closed
 
 
-def test_stalled_sockets_are_closed_in_time_and_traffic_is_served_meanwhile(
-    server: Server, api_posts: list[dict[str, Any]]
+# --- 1. stalled and idle sockets ----------------------------------------------------------------
+
+
+def test_stalled_and_idle_sockets_are_closed_in_time_and_traffic_is_served_meanwhile(
+    stack: RunningStack, api_posts: list[dict[str, Any]]
 ) -> None:
     opened = time.monotonic()
-    sockets = edge.stalled_clients(server.url, STALLED)
-    with httpx.Client(base_url=server.url, timeout=30.0) as client:
+    sockets = raw_http.stalled_clients(stack.url, IDLE)
+    with httpx.Client(base_url=stack.url, timeout=30.0) as client:
         served = [client.get("/health").status_code for _ in range(10)]
         served += [
-            client.post("/rank", content=rank_body(api_posts), headers=edge.JSON).status_code
+            client.post("/rank", content=rank_body(api_posts), headers=JSON).status_code
             for _ in range(10)
         ]
-    closed = [s for _, s in edge.until_closed(sockets, READ_TIMEOUT_S + 2 * SLACK_S, opened)]
+    closing = raw_http.until_closed(sockets, READ_TIMEOUT_S + 2 * SLACK_S, opened)
     assert served == [200] * 20
-    still_open = sum(seconds is None for seconds in closed)
-    assert still_open == 0, f"{still_open} of {STALLED} stalled sockets still open"
-    slowest = max(seconds for seconds in closed if seconds is not None)
+    still_open = sum(seconds is None for _, seconds in closing)
+    assert still_open == 0, f"{still_open} of {IDLE} stalled sockets still open"
+    slowest = max(seconds for _, seconds in closing if seconds is not None)
     assert slowest <= READ_TIMEOUT_S + SLACK_S, slowest
+    assert {status for status, _ in closing} == {408}
     say(
-        f"{STALLED} stalled sockets all closed, the last {slowest:.1f} s after opening "
+        f"{IDLE} stalled sockets all closed with a 408, the last {slowest:.1f} s after opening "
         f"(timeout {READ_TIMEOUT_S:g} s); meanwhile 20/20 requests served 200"
     )
 
 
-def test_connections_past_the_request_cap_do_not_block_requests(
-    tight_server: Server, api_posts: list[dict[str, Any]]
-) -> None:
-    """Idle connections hold no request slot: 64 of them against a 4-request cap."""
-    sockets = [edge.connect(tight_server.url) for _ in range(64)]
-    try:
-        with httpx.Client(base_url=tight_server.url, timeout=30.0) as client:
-            statuses = [client.get("/health").status_code]
-            statuses += [
-                client.post("/rank", content=rank_body(api_posts), headers=edge.JSON).status_code
-                for _ in range(8)
-            ]
-    finally:
-        for sock in sockets:
-            sock.close()
-    assert statuses == [200] * 9
+# --- 2. request heads ---------------------------------------------------------------------------
 
 
-# --- 2. header size -----------------------------------------------------------------------------
-
-
-def test_oversized_header_block_is_431_and_memory_stays_flat(server: Server) -> None:
-    with edge.connect(server.url) as sock:
-        sock.sendall(edge.request_head("GET", "/health", ["X-Pad: " + "a" * 8000]))
-        assert edge.first_response(sock)[0] == 200  # 8 KB of headers is still fine
-    with edge.connect(server.url) as sock:
-        # the buffer is checked between reads, so how far past it a head gets depends on how
-        # the bytes arrive: four buffers' worth is refused however they do
-        pad = "X-Pad: " + "a" * (4 * DEFAULTS.max_header_bytes)
-        sock.sendall(edge.request_head("GET", "/health", [pad]))
-        status, headers, _ = edge.first_response(sock)
-    assert (status, headers.get("connection")) == (431, "close")
-
-    rss_before = edge.rss_mib(server.url)
+def test_an_oversized_head_is_400_and_memory_stays_flat(stack: RunningStack) -> None:
+    eight_kb = raw_http.request_head("GET", "/health", ["X-Pad: " + "a" * 8000])
+    assert answer_and_close(stack.url, eight_kb) == (200, False)
+    # four buffers' worth, however the bytes arrive
+    pad = "X-Pad: " + "a" * (4 * int(LIMITS["max_head_bytes"]))
+    assert answer_and_close(stack.url, raw_http.request_head("GET", "/health", [pad])) == (
+        400,
+        True,
+    )
+    door = FrontDoor.of(stack.stack)
+    before = door.memory()
     threads = [
-        threading.Thread(target=edge.header_bomb, args=(server.url, BOMB_BYTES))
+        threading.Thread(target=raw_http.header_bomb, args=(stack.url, BOMB_BYTES))
         for _ in range(BOMBS)
     ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=120.0)
-    rss_after = edge.rss_mib(server.url)
-    assert rss_after - rss_before < 16.0, (rss_before, rss_after)
-    assert httpx.get(f"{server.url}/health", timeout=30.0).status_code == 200
-    say(
-        f"{BOMBS} x {BOMB_BYTES / 2**20:.0f} MiB header blocks: RSS "
-        f"{rss_before:.1f} -> {rss_after:.1f} MiB"
+    after = door.memory()
+    assert after["proxy"] - before["proxy"] < 16.0, (before, after)
+    assert httpx.get(f"{stack.url}/health", timeout=30.0).status_code == 200
+    say(f"{BOMBS} x {BOMB_BYTES / 2**20:.0f} MiB header blocks: RSS (MiB) {before} -> {after}")
+
+
+def test_a_100_kb_request_target_is_400(stack: RunningStack) -> None:
+    target = "/health?pad=" + "a" * 100_000
+    assert answer_and_close(stack.url, raw_http.request_head("GET", target)) == (400, True)
+
+
+# --- 3. framing: smuggling and malformed chunks -------------------------------------------------
+
+
+def test_content_length_with_transfer_encoding_is_read_as_chunked_then_closed(
+    stack: RunningStack, api_posts: list[dict[str, Any]]
+) -> None:
+    """The classic smuggling shape: a Content-Length that covers a second request hidden after
+    the chunked body's end. HAProxy drops the Content-Length, reads the chunks, answers the one
+    request and closes the connection, so the hidden one is never read."""
+    body = rank_body(api_posts)
+    hidden = b"GET /smuggled HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body) + hidden
+    head = raw_http.request_head(
+        "POST",
+        "/rank",
+        [
+            "Content-Type: application/json",
+            f"Content-Length: {len(chunked)}",
+            "Transfer-Encoding: chunked",
+        ],
     )
+    unmatched = sum(
+        n
+        for url in (stack.replica(1), stack.replica(2))
+        for (route, _, _), n in statuses(url).items()
+        if route == "unmatched"
+    )
+    with raw_http.connect(stack.url, head + chunked) as sock:
+        status = raw_http.read_response(sock)[0]
+        sock.settimeout(5.0)
+        rest = sock.recv(65536)
+    assert status == 200
+    assert rest == b""  # closed, with no second answer
+    after = sum(
+        n
+        for url in (stack.replica(1), stack.replica(2))
+        for (route, _, _), n in statuses(url).items()
+        if route == "unmatched"
+    )
+    assert after == unmatched  # /smuggled never reached a replica
 
 
-def test_a_request_line_over_the_limit_is_414(server: Server) -> None:
-    target = "/health?pad=" + "a" * 65_536  # past the server's 64 KiB request-target limit
-    with edge.connect(server.url) as sock:
-        sock.sendall(edge.request_head("GET", target))
-        status, headers, _ = edge.first_response(sock)
-    assert (status, headers["connection"]) == (414, "close")
+@pytest.mark.parametrize(
+    "chunks",
+    [b"zz\r\n{}\r\n0\r\n\r\n", b"-1\r\n{}\r\n0\r\n\r\n", b"2\r\n{}XX0\r\n\r\n"],
+    ids=["not-hexadecimal", "negative-size", "no-line-end-after-the-data"],
+)
+def test_a_malformed_chunked_body_is_400_from_the_proxy(stack: RunningStack, chunks: bytes) -> None:
+    head = raw_http.request_head(
+        "POST", "/rank", ["Content-Type: application/json", "Transfer-Encoding: chunked"]
+    )
+    assert answer_and_close(stack.url, head + chunks) == (400, True)
 
 
 def test_two_different_content_types_are_400(
-    server: Server, api_posts: list[dict[str, Any]]
+    stack: RunningStack, api_posts: list[dict[str, Any]]
 ) -> None:
     body = rank_body(api_posts)
-    head = edge.request_head(
+    head = raw_http.request_head(
         "POST",
         "/rank",
         [
@@ -178,45 +208,40 @@ def test_two_different_content_types_are_400(
             f"Content-Length: {len(body)}",
         ],
     )
-    with edge.connect(server.url, head + body) as sock:
-        status, _, answer = edge.first_response(sock)
+    with raw_http.connect(stack.url, head + body) as sock:
+        status, _, answer = raw_http.first_response(sock)
     assert status == 400
     error_of(400, answer, "conflicting_content_type")
 
 
-# --- 3. aborted uploads -------------------------------------------------------------------------
+# --- 4. aborted uploads -------------------------------------------------------------------------
 
 
-def test_aborted_uploads_are_499_never_5xx_with_one_log_line_each(server: Server) -> None:
-    before, log_before = edge.statuses(server.url), len(server.log())
-    edge.aborted_uploads(server.url, ABORTS)
-    deadline = time.monotonic() + 30.0
-    while True:
-        after = edge.statuses(server.url)
-        aborted = after.get(("/rank", "POST", "499"), 0) - before.get(("/rank", "POST", "499"), 0)
-        if aborted >= ABORTS or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    server_errors = {key: n for key, n in after.items() if key[2].startswith("5")}
-    log_growth = len(server.log()) - log_before
-    assert server_errors == {}, server_errors
-    assert aborted == ABORTS
-    assert log_growth < ABORTS * 100, log_growth  # one short line per abort, no tracebacks
-    assert "Traceback" not in server.log()
-    say(f"{ABORTS} aborted uploads: {aborted} x 499, no 5xx, log +{log_growth / 1024:.0f} KiB")
+def test_aborted_uploads_never_reach_a_replica_and_are_never_5xx(stack: RunningStack) -> None:
+    """HAProxy holds a body up to its buffer before choosing a replica, so an upload abandoned
+    part-way costs the replicas nothing."""
+    door = FrontDoor.of(stack.stack)
+    replicas_before, proxy_before = door.replica_requests(), door.proxy_responses()
+    raw_http.aborted_uploads(stack.url, ABORTS)
+    time.sleep(1.0)
+    proxy_after = door.proxy_responses()
+    assert door.replica_requests() == replicas_before
+    assert proxy_after["5xx"] == proxy_before["5xx"]
+    assert httpx.get(f"{stack.url}/health", timeout=30.0).status_code == 200
+    say(f"{ABORTS} aborted uploads: none reached a replica, no 5xx")
 
 
-# --- 4. error floods ----------------------------------------------------------------------------
+# --- 5. error floods ----------------------------------------------------------------------------
 
 
 def test_an_unknown_key_flood_costs_a_few_valid_requests(
-    server: Server, api_posts: list[dict[str, Any]]
+    stack: RunningStack, api_posts: list[dict[str, Any]]
 ) -> None:
-    flood = edge.flood_body(api_posts)
-    with httpx.Client(base_url=server.url, timeout=30.0) as client:
-        response = client.post("/rank", content=flood, headers=edge.JSON)
+    flood = flood_body(api_posts)
+    with httpx.Client(base_url=stack.url, timeout=30.0) as client:
+        response = client.post("/rank", content=flood, headers=JSON)
         error = error_of(422, response.json(), "validation_error")
-        costs = edge.median_ms(
+        costs = median_ms(
             client, {"valid": rank_body(api_posts), "flood": flood}, 40 if FULL else 15
         )
     assert len(error.details) == 20 and error.message.startswith("20 problems")
@@ -232,7 +257,7 @@ def test_an_unknown_key_flood_costs_a_few_valid_requests(
     assert costs["flood"] / costs["valid"] < 10.0, costs
 
 
-# --- 5. SIGTERM with a trickling upload, in every run mode --------------------------------------
+# --- 6. SIGTERM with a trickling upload, in every run mode --------------------------------------
 
 
 def image_cmd(port: int, *options: str) -> list[str]:
@@ -287,111 +312,87 @@ def test_sigterm_with_a_trickling_upload_exits_within_the_bound(
     say(f"{mode}: SIGTERM with a trickling upload, exit {status} after {seconds:.1f} s")
 
 
-# --- 6. compressed bodies -----------------------------------------------------------------------
+# --- 7. compressed bodies -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("encoding", "compress"), [("gzip", True), ("br", False), ("x-custom", False)]
 )
 def test_a_content_encoding_is_415_naming_it(
-    server: Server, api_posts: list[dict[str, Any]], encoding: str, compress: bool
+    stack: RunningStack, api_posts: list[dict[str, Any]], encoding: str, compress: bool
 ) -> None:
     body = rank_body(api_posts)
     response = httpx.post(
-        f"{server.url}/rank",
+        f"{stack.url}/rank",
         content=gzip.compress(body) if compress else body,
-        headers={**edge.JSON, "content-encoding": encoding},
+        headers={**JSON, "content-encoding": encoding},
         timeout=30.0,
     )
     assert response.status_code == 415
     error = error_of(415, response.json(), "unsupported_content_encoding")
     assert repr(encoding) in error.message
     identity = httpx.post(
-        f"{server.url}/rank",
+        f"{stack.url}/rank",
         content=body,
-        headers={**edge.JSON, "content-encoding": "identity"},
+        headers={**JSON, "content-encoding": "identity"},
         timeout=30.0,
     )
     assert identity.status_code == 200
-
-
-# --- 7. overload --------------------------------------------------------------------------------
-
-
-def test_overload_is_a_counted_503_with_the_error_body_and_retry_after(
-    tight_server: Server, api_posts: list[dict[str, Any]]
-) -> None:
-    head = edge.request_head(
-        "POST", "/rank", ["Content-Type: application/json", "Content-Length: 4000"]
-    )
-    holders = [edge.connect(tight_server.url, head + b"[") for _ in range(4)]
-    try:
-        deadline = time.monotonic() + 20.0
-        while True:  # until the four uploads are being handled
-            response = httpx.post(
-                f"{tight_server.url}/rank", content=rank_body(api_posts), headers=edge.JSON
-            )
-            if response.status_code == 503 or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
-        health = httpx.get(f"{tight_server.url}/health", timeout=30.0).status_code
-    finally:
-        for sock in holders:
-            sock.close()
-    assert response.status_code == 503, response.text
-    error_of(503, response.json(), "overloaded")
-    assert response.headers["retry-after"] == "1"
-    assert health == 200  # liveness is never shed
-    shed = {key: n for key, n in edge.statuses(tight_server.url).items() if key[2] == "503"}
-    assert sum(shed.values()) >= 1, shed
 
 
 # --- the probes as a command --------------------------------------------------------------------
 
 
 def test_the_edge_command_records_every_probe_and_the_report_renders_it(
-    server: Server, tmp_path: Path
+    stack: RunningStack, tmp_path: Path
 ) -> None:
-    """``python -m benchmarks.edge`` (``make edge``) against a running server, reduced: each probe
-    is recorded with the answer the tests above expect of it."""
+    """``python -m benchmarks.edge`` (``make edge``) against the session's front door, reduced:
+    each probe is recorded with the answer the tests above expect of it."""
     record_path = tmp_path / "edge.json"
-    settings = {f"FEEDRANK_{name.upper()}": value for name, value in TIMEOUT_ENV.items()}
     result = subprocess.run(
         [
-            sys.executable, "-m", "benchmarks.edge", "--url", server.url, "--json",
-            str(record_path), "--stalled", "2", "--repeats", "1", "--rounds", "3", "--bombs",
-            "1", "--bomb-mib", "1", "--aborts", "20",
+            sys.executable, "-m", "benchmarks.edge", "--port", str(stack.stack.port), "--dir",
+            str(stack.stack.run_dir), "--json", str(record_path), "--stalled", "2", "--repeats",
+            "1", "--rounds", "3", "--bombs", "1", "--bomb-mib", "1", "--aborts", "20",
         ],
         cwd=ROOT,
-        env={**os.environ, **settings},
         capture_output=True,
         text=True,
         timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads(record_path.read_text())
-    assert record["settings"]["header_timeout"] == READ_TIMEOUT_S
+    assert record["limits"] == LIMITS
     found = {(probe["name"], probe["sent"]): probe for probe in record["probes"]}
     answered = {name: probe["statuses"] for (name, _), probe in found.items()}
     assert answered["valid /rank"] == {"200": 1}
-    assert answered["head over the buffer"] == {"431": 1}
-    assert answered["request target over 64 KiB"] == {"414": 1}
+    assert answered["head over the buffer"] == {"400": 1}
+    assert answered["100 KB request target"] == {"400": 1}
+    assert answered["Content-Length with Transfer-Encoding"] == {"200": 1}
+    assert answered["malformed chunked body"] == {"400": 1}
     assert answered["two Content-Types"] == {"400": 1}
     assert answered["gzip body"] == {"415": 1}
-    assert answered["declared body over the limit"] == answered["chunked body over the limit"]
+    assert answered["declared body over the limit"] == {"413": 1}
     assert answered["chunked body over the limit"] == {"413": 1}
     assert answered["flood body, repeated"] == {"422": 3}
-    assert answered["header bomb"] == {"431": 1}
-    assert answered["aborted upload"] == {"499": 20}
+    assert answered["header bomb"] == {"400": 1}
+    assert answered["aborted upload"]["replicas"] == 0
+    assert "5xx" not in answered["aborted upload"]
     kept_alive = ["valid /rank", "8 KB of headers", "two Content-Types", "gzip body"]
-    closing = ["head over the buffer", "request target over 64 KiB", "declared body over the limit"]
+    closing = [
+        "head over the buffer",
+        "100 KB request target",
+        "Content-Length with Transfer-Encoding",
+        "malformed chunked body",
+        "declared body over the limit",
+    ]
     closed = {name: probe["closed"] for (name, _), probe in found.items()}
     assert [closed[name] for name in kept_alive] == [0] * len(kept_alive), closed
     assert [closed[name] for name in closing] == [1] * len(closing), closed
     stalled = [probe for (name, _), probe in found.items() if name == "stalled socket"]
-    assert [probe["sent"] for probe in stalled] == list(edge.STALLS)
+    assert [probe["sent"] for probe in stalled] == list(raw_http.STALLS)
     assert all(probe["closed"] == 2 for probe in stalled), stalled
     assert all(probe["slowest_s"] <= READ_TIMEOUT_S + SLACK_S for probe in stalled), stalled
-    assert stalled[-1]["statuses"] == {"408": 2}  # the body timeout answers before closing
+    assert all(probe["statuses"] == {"408": 2} for probe in stalled), stalled
     report = report_with(tmp_path, "edge.json", record)
     assert "## The HTTP edge" in report and "| aborted upload |" in report

@@ -1,10 +1,12 @@
-"""Hand-written hostile requests against a real server process (``python -m serving``, not the
-TestClient): every one gets a prompt 4xx (or a 200 where the input is in fact valid) with the
-one error body, never a 5xx, and the server is alive and lean afterwards.
+"""Hand-written hostile requests through the front door: HAProxy in front of the replicas, in
+the session's stack (``make stack``), not the TestClient. Every one gets a prompt 4xx (or a 200
+where the input is in fact valid) with the one error body, never a 5xx, and the replicas are
+alive afterwards.
 
 tests/serving/test_app.py covers the everyday 4xx cases in process; this module adds what only
 a socket shows (10 MB bodies, chunked uploads) and the inputs built to hurt a parser: deep
 nesting, huge numbers, long strings, bad encodings, duplicate keys and 10,000-element arrays.
+Both the proxy's own answers (a body over the limit) and the replicas' pass through it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import httpx
 import pytest
 
 from serving.errors import MAX_DETAILS, MAX_INPUT_CHARS, ErrorBody
-from tests.support.server import Server
+from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.e2e
 
@@ -32,8 +34,8 @@ MAX_SECONDS = 10.0
 
 
 @pytest.fixture(scope="module")
-def client(running_server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=running_server.url, timeout=30.0) as session:
+def client(stack: RunningStack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.url, timeout=30.0) as session:
         yield session
 
 
@@ -73,12 +75,12 @@ def test_10_mb_body_with_content_length_is_413(client: httpx.Client) -> None:
     error_of(send(client, b"[" + b" " * TEN_MB + b"]"), 413, "payload_too_large")
 
 
-def test_10_mb_chunked_body_is_413_without_reading_it_all(running_server: Server) -> None:
-    """Streams a chunked 10 MB body over a raw socket and stops at the answer: the server must
-    answer 413 after reading about its 256 KiB limit, long before the client is done. Loopback
-    socket buffers can hold a few MB the server never read; a server that reads everything
-    answers only after all 10 MB were sent."""
-    host, port = running_server.url.removeprefix("http://").split(":")
+def test_10_mb_chunked_body_is_413_without_reading_it_all(stack: RunningStack) -> None:
+    """Streams a chunked 10 MB body over a raw socket and stops at the answer: the replica must
+    answer 413 after reading about its 256 KiB limit, long before the client is done, and the
+    proxy must pass that answer on. Loopback socket buffers can hold a few MB nobody read; a
+    server that reads everything answers only after all 10 MB were sent."""
+    host, port = stack.url.removeprefix("http://").split(":")
     chunk = b" " * 65536
     framed = b"%x\r\n%s\r\n" % (len(chunk), chunk)
     sent = 0
@@ -294,10 +296,15 @@ def test_wrong_content_type_is_415(
 # --- afterwards ---------------------------------------------------------------------------------
 
 
-def test_server_survived_everything(
-    running_server: Server, client: httpx.Client, post: dict[str, Any]
+def test_the_replicas_survived_everything(
+    stack: RunningStack, client: httpx.Client, post: dict[str, Any]
 ) -> None:
-    assert running_server.process.poll() is None
+    pids = {part["name"]: part["pid"] for part in stack.printed["components"]}
+    info = stack.supervisor().getAllProcessInfo()
+    assert {i["name"]: i["pid"] for i in info if i["name"].startswith("replica")} == {
+        name: pid for name, pid in pids.items() if name.startswith("replica")
+    }
     assert send(client, json.dumps([post]).encode()).status_code == 200
-    metrics = client.get("/metrics").text
-    assert 'status="5' not in metrics
+    for number in (1, 2):
+        metrics = httpx.get(f"{stack.replica(number)}/metrics", timeout=30.0).text
+        assert 'status="5' not in metrics

@@ -1,0 +1,1 @@
+"""Operational commands: ``python -m scripts.<name>`` (the Makefile and CI run them)."""

@@ -1,0 +1,1 @@
+"""Tests of deploy/: the proxy, the process manager and the compose file."""
