@@ -1,7 +1,7 @@
 """A real server process under stress: SIGTERM during load, and a bounded soak.
 
 - SIGTERM while requests are in flight: each of them completes with a full 200, no response is
-  a 5xx, the process exits 0 (``python -m serving``, the image's entry point).
+  a 5xx, then the process exits as SIGTERM asks (``python -m serving``, the image's entry point).
 - Soak: ``benchmark.py --duration`` against one process at concurrency 32, zero errors, RSS
   flat between warm-up and end (the default suite runs 15 s; ``make soak`` runs 60 s).
 
@@ -52,7 +52,7 @@ def _slow_body(payload: bytes, started: threading.Event) -> Iterator[bytes]:
 
 
 @pytest.mark.faults
-def test_sigterm_lets_in_flight_requests_finish_then_exits_0(
+def test_sigterm_lets_in_flight_requests_finish_then_exits(
     api_model_dir: Path, api_posts: list[dict[str, Any]], tmp_path: Path
 ) -> None:
     server = start_server(api_model_dir, tmp_path, "--access-log", shutdown_timeout="15").started()
@@ -129,7 +129,8 @@ def test_sigterm_lets_in_flight_requests_finish_then_exits_0(
         server.terminate()  # a no-op once it has exited
 
     log = server.log()
-    assert status == 0, log
+    # uvicorn, once drained, re-raises the signal it caught: the exit status a SIGTERM gives
+    assert status == -signal.SIGTERM, log
     assert len(slow_results) == SLOW_UPLOADS
     for result in slow_results:
         assert isinstance(result, httpx.Response), f"in-flight request failed: {result!r}"
@@ -146,7 +147,7 @@ def test_sigterm_lets_in_flight_requests_finish_then_exits_0(
     assert all(result.headers.get("connection") == "close" for result in drained)
     assert set(load_statuses) == {200}, load_statuses  # no 5xx, nothing half-answered
     assert not [kind for kind in load_errors if "BEFORE" in kind], load_errors
-    assert "Granian shutdown completed" in log
+    assert "Finished server process" in log
     # every request the server answered reached its client: the transport errors above were
     # requests the server never started (sent on a connection it was closing), not lost answers
     answered = log.count('"POST /rank HTTP/1.1" 200')
