@@ -9,7 +9,6 @@ module imports NumPy only, so the serving image needs no pandas; CSV reading is 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Final
 
 import numpy as np
@@ -34,8 +33,11 @@ TRAINING_COLUMNS: Final = (*INPUT_COLUMNS, LABEL_COLUMN)
 # The whole numbers among them: a typed output (Parquet) stores these as 64-bit integers, the
 # other RAW_COLUMNS as doubles and the title and subreddit as text.
 INTEGER_COLUMNS: Final = (ID_COLUMN, "score", "num_comments", "author_karma", LABEL_COLUMN)
-# the Feast repository's default config (features/feature_store.py defines what it holds)
-FEATURE_STORE_CONFIG: Final = Path("feature_repo/feature_store.yaml")
+# The Feast feature view that holds POST_FIELDS per post_id (features/feature_store.py defines
+# it), and its features as Feast names them: what training reads offline and /rank/ids asks
+# Feast's feature server for.
+FEATURE_VIEW: Final = "post_features"
+FEATURE_REFS: Final = tuple(f"{FEATURE_VIEW}:{field}" for field in POST_FIELDS)
 
 # The generator's subreddits; anything else is "unknown" at serving time.
 KNOWN_SUBREDDITS: Final = (

@@ -26,6 +26,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from features.schema import ID_COLUMN, POST_FIELDS
 from serving.errors import (
     ERROR_RESPONSES,
     RETRY_AFTER,
@@ -127,18 +128,17 @@ def create_app(settings: Settings) -> FastAPI:
             settings.model_dir,
         )
         store = PostStore.open(
-            settings.feature_store,
+            settings.feature_server,
             settings.store_timeout,
             lambda outcome, seconds: metrics.s.store_read.labels(outcome).observe(seconds),
         )
-        store.warm_up()
         app.state.rollout, app.state.store = rollout, store
         # the framework, the models and everything imported live as long as the worker: moved
         # out of the collector's reach, a full collection only scans what requests allocate
         gc.collect()
         gc.freeze()
         yield
-        store.close()
+        await store.close()
 
     app = FastAPI(
         title="feedrank",
@@ -171,8 +171,8 @@ def create_app(settings: Settings) -> FastAPI:
         RANK_IDS_PATH,
         response_model=RankResponse,
         responses=RANK_IDS_RESPONSES,
-        summary="Rank posts named by id, their fields read from the feature store",
-        description="As `/rank`, with each post read from the online feature store; the "
+        summary="Rank posts named by id, their fields read from the feature server",
+        description="As `/rank`, with each post read from Feast's feature server; the "
         "`store` stage of `Server-Timing` is that read. See SERVING.md.",
         openapi_extra={"parameters": [USER_ID_PARAMETER], "requestBody": RANK_IDS_BODY},
     )
@@ -183,7 +183,11 @@ def create_app(settings: Settings) -> FastAPI:
         parsed = parse_ids_body(body, request.headers.get(USER_ID_HEADER))
         validated = time.perf_counter() - start
         store: PostStore = request.app.state.store
-        posts, store_seconds = await store.posts(parsed.post_ids)
+        columns, store_seconds = await store.read(parsed.post_ids)
+        posts: list[PostIn] = [
+            {ID_COLUMN: post_id, **{field: columns[field][row] for field in POST_FIELDS}}  # type: ignore[typeddict-item]
+            for row, post_id in enumerate(parsed.post_ids)
+        ]
         return ranked(rollout, posts, parsed.user_id, validated, store_seconds)
 
     def ranked(
