@@ -58,7 +58,8 @@ def _distinct(ids: list[int]) -> list[int]:
 
 @with_config(ConfigDict(**STRICT, json_schema_extra={"examples": [{"post_ids": [101, 102]}]}))
 class RankIdsRequest(TypedDict):
-    """Posts named by id; their fields are read from the online feature store."""
+    """Posts named by id; their fields are read from the online feature store, through Feast's
+    feature server."""
 
     post_ids: Annotated[
         list[Annotated[int, Field(ge=0, le=MAX_POST_ID)]],
@@ -85,7 +86,7 @@ RANK_IDS_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     503: {
         "model": ErrorBody,
         "description": f"{ERROR_RESPONSES[503]['description']} `store_unavailable`: the "
-        "feature store failed or missed its deadline.",
+        "feature server failed, holds no posts yet, or missed its deadline.",
     },
 }
 

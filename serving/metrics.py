@@ -64,7 +64,7 @@ class StageTimings:
     featurise: float
     predict: float
     serialise: float
-    # /rank/ids only: reading the posts from the online feature store
+    # /rank/ids only: reading the posts from Feast's feature server
     store: float | None = None
 
     def as_tuple(self) -> tuple[float, float, float, float]:
@@ -134,7 +134,7 @@ class _Series:
         )
         self.store_read = histogram(
             "feedrank_store_read_seconds",
-            "/rank/ids: reading the posts from the online feature store, by outcome (ok, "
+            "/rank/ids: reading the posts from the feature server, by outcome (ok, "
             "unknown: an id it does not hold, error, timeout).",
             LATENCY_BUCKETS,
             "outcome",
