@@ -95,10 +95,20 @@ URL ?= http://127.0.0.1:$(PORT)
 CONCURRENCY ?= 8
 BENCHMARK_JSON ?= reports/benchmarks/c$(CONCURRENCY).json
 
-# python -m serving's own defaults carry the edge settings (SERVING.md, "HTTP edge")
+FEATURE_PORT ?= 6566
+FEATURE_CONFIG ?= feature_repo/feature_store.yaml
+# what make serve runs: the serve set (the service) and the feature-server set (Feast, supervisord)
+SERVE_SETS := $(VENV)/.serve.sha256 $(VENV)/.feature-server.sha256
+
+# supervisord (deploy/serve.supervisord.conf) runs both in the foreground until SIGINT or SIGTERM.
+# The feature server's registry directory must exist before it starts; python -m
+# features.feature_store fills it, and the running feature server sees that within a minute.
 .PHONY: serve
-serve: $(INSTALLED) ## Serve models/ on 127.0.0.1:PORT (default 8000; FEEDRANK_MODEL_DIR overrides)
-	$(PY) -m serving --host 127.0.0.1 --port $(PORT)
+serve: $(SERVE_SETS) ## Serve /rank and /rank/ids on 127.0.0.1:PORT (8000), Feast's feature server on FEATURE_PORT (6566); Ctrl-C stops both
+	mkdir -p data/feast data/serve
+	SERVE_BIN=$(abspath $(VENV))/bin PORT=$(PORT) FEATURE_PORT=$(FEATURE_PORT) \
+		FEATURE_REPO=$(patsubst %/,%,$(dir $(FEATURE_CONFIG))) FEATURE_CONFIG=$(FEATURE_CONFIG) \
+		SERVE_RUN=$(CURDIR)/data/serve exec $(VENV)/bin/supervisord -c deploy/serve.supervisord.conf
 
 .PHONY: benchmark
 benchmark: $(CLIENT) ## Benchmark a running server or container (URL=..., CONCURRENCY=8; needs the client set only); JSON to BENCHMARK_JSON

@@ -29,7 +29,8 @@ import prometheus_client  # noqa: F401  (imported before Feast: see below)
 from features.io import posts_from_frame, read_posts_csv
 from features.schema import (
     CATEGORY_COLUMN,
-    FEATURE_STORE_CONFIG,
+    FEATURE_REFS,
+    FEATURE_VIEW,
     ID_COLUMN,
     INPUT_COLUMNS,
     INTEGER_COLUMNS,
@@ -40,10 +41,11 @@ from features.schema import (
 
 # Importing Feast imports feast.metrics, which prepares the process for Feast's own feature
 # server: it creates a temp dir and points PROMETHEUS_MULTIPROC_DIR at it, the variable that puts
-# prometheus_client (and the service's settings) in multiprocess mode. Here Feast is a library:
-# prometheus_client is already imported, so its mode follows the environment as given; Feast is
-# shown an existing directory, so it creates none (a read-only container has nowhere to); and the
-# two variables are put back as they were.
+# prometheus_client (and the service's settings) in multiprocess mode. Here Feast is a library,
+# in processes that may also run the service's code (the test suite builds stores and serves
+# apps in one process, and the servers it starts inherit its environment): prometheus_client is
+# already imported, so its mode follows the environment as given; Feast is shown an existing
+# directory, so it creates none; and the two variables are put back as they were.
 _PROMETHEUS_VARIABLES: Final = ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_MULTIPROCESS_DIR")
 _given = {name: os.environ.get(name) for name in _PROMETHEUS_VARIABLES}
 os.environ.setdefault("PROMETHEUS_MULTIPROCESS_DIR", tempfile.gettempdir())
@@ -58,7 +60,7 @@ finally:
         else:
             os.environ[_name] = _value
 
-DEFAULT_CONFIG: Final = FEATURE_STORE_CONFIG
+DEFAULT_CONFIG: Final = Path("feature_repo/feature_store.yaml")
 DEFAULT_CSV: Final = Path("data/posts.csv")
 SNAPSHOT: Final = datetime(2026, 1, 1, tzinfo=UTC)
 TIMESTAMP_COLUMN: Final = "event_timestamp"
@@ -76,14 +78,13 @@ SOURCE: Final = FileSource(
     name="posts", path="../data/feast/posts.parquet", timestamp_field=TIMESTAMP_COLUMN
 )
 POST_FEATURES: Final = FeatureView(
-    name="post_features",
+    name=FEATURE_VIEW,
     entities=[POST],
     # a snapshot's values never expire: a timedelta of 0 is Feast's "no time limit"
     ttl=timedelta(0),
     schema=[Field(name=column, dtype=_dtype(column)) for column in POST_FIELDS],
     source=SOURCE,
 )
-FEATURE_REFS: Final = tuple(f"{POST_FEATURES.name}:{column}" for column in POST_FIELDS)
 
 
 def open_store(config: Path = DEFAULT_CONFIG) -> FeatureStore:

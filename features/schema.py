@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Final
 
 import numpy as np
@@ -72,8 +71,11 @@ INTEGER_COLUMNS: Final = (
     *(field.name for field in POST_SCHEMA if field.kind is int),
     LABEL_COLUMN,
 )
-# the Feast repository's default config (features/feature_store.py defines what it holds)
-FEATURE_STORE_CONFIG: Final = Path("feature_repo/feature_store.yaml")
+# The Feast feature view that holds POST_FIELDS per post_id (features/feature_store.py defines
+# it), and its features as Feast names them: what training reads offline and /rank/ids asks
+# Feast's feature server for.
+FEATURE_VIEW: Final = "post_features"
+FEATURE_REFS: Final = tuple(f"{FEATURE_VIEW}:{field}" for field in POST_FIELDS)
 
 # The generator's subreddits; anything else is "unknown" at serving time.
 KNOWN_SUBREDDITS: Final = (

@@ -111,17 +111,16 @@ async def lifespan(service: Service) -> AsyncIterator[None]:
         settings.model_dir,
     )
     service.store = PostStore.open(
-        settings.feature_store,
+        settings.feature_server,
         settings.store_timeout,
         lambda outcome, seconds: metrics.rank.store_read.labels(outcome).observe(seconds),
     )
-    service.store.warm_up()
     # the framework, the models and everything imported live as long as the process: moved
     # out of the collector's reach, a full collection only scans what requests allocate
     gc.collect()
     gc.freeze()
     yield
-    service.store.close()
+    await service.store.close()
 
 
 def _openapi_with_rank_body(app: FastAPI) -> Callable[[], dict[str, Any]]:

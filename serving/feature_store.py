@@ -1,12 +1,10 @@
-"""``POST /rank/ids``: its request type, and the posts read from the online feature store.
+"""The posts ``POST /rank/ids`` names, read from Feast's feature server.
 
-The posts' fields come from Feast's online API in this process (``features.feature_store``
-defines them), so a read costs the store's own round trip and no extra HTTP hop to Feast's
-feature server. Feast's read is synchronous for both stores (its async read exists for Redis
-only), so it runs in a worker thread while the event loop keeps answering. A request waits at
-most ``Settings.store_timeout`` for it, and at most ``STORE_READS`` reads run at once: a store
-that stopped answering holds that many threads at most, each freed by the store client's own
-timeout (``feature_repo/feature_store.redis.yaml``), and every request gets its 503 on time.
+The posts' fields come from Feast's own feature server (``feast serve`` on ``feature_repo/``,
+its ``POST /get-online-features``), so the service holds no Feast. Every read goes over one
+pooled ``httpx.AsyncClient`` that the app's lifespan opens and closes. A request waits at most
+``Settings.store_timeout`` for the answer: on time or not, it never waits on the feature server
+longer, and a read cut off closes its connection, so no late answer lands on a reused one.
 """
 
 from __future__ import annotations
@@ -15,94 +13,108 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, NoReturn
+from typing import Any, Final
 
-from features.schema import ID_COLUMN, POST_FIELDS
+import httpx
+import orjson
+from pydantic import TypeAdapter, ValidationError
+from typing_extensions import TypedDict
+
+from features.schema import FEATURE_REFS, FEATURE_VIEW, ID_COLUMN, POST_FIELDS
 from serving.errors import RETRY_AFTER, ApiError, ErrorDetail
 
-if TYPE_CHECKING:
-    from feast import FeatureStore
-
-# reads in flight at once; more wait for a slot within their deadline
-STORE_READS: Final = 8
-# /ready's probe: any id will do, a read that answers proves the store is up
+ONLINE_FEATURES_PATH: Final = "/get-online-features"
+# the command that registers the post features and materializes them (features/feature_store.py)
+FILL_COMMAND: Final = "python -m features.feature_store"
+# Feast's status of a value the online store holds; any other (NOT_FOUND, NULL_VALUE,
+# OUTSIDE_MAX_AGE) means the store has no usable post for that id
+PRESENT: Final = "PRESENT"
+# /ready's probe: any id will do, an answer proves the feature server and its store are up
 PROBE_ID: Final = 0
+_REQUEST_HEADERS: Final = {"Content-Type": "application/json"}
 
 log = logging.getLogger("feedrank.serving")
 
 
+class _FeatureVector(TypedDict):
+    values: list[Any]
+    statuses: list[str]
+
+
+class _Metadata(TypedDict):
+    feature_names: list[str]
+
+
+class _OnlineFeatures(TypedDict):
+    """The feature server's answer: one vector per feature, named in ``metadata`` (in an order
+    of the server's choosing), each value in the order of the ids asked for."""
+
+    metadata: _Metadata
+    results: list[_FeatureVector]
+
+
+_ANSWER: Final = TypeAdapter(_OnlineFeatures)
+
+
+class StoreFailure(Exception):
+    """The feature server gave no usable answer; ``outcome`` labels the read in /metrics."""
+
+    def __init__(self, outcome: str, reason: str) -> None:
+        super().__init__(reason)
+        self.outcome = outcome
+        self.reason = reason
+
+
 class PostStore:
-    """Reads posts by id from the online store, within a deadline, one thread per read."""
+    """Reads posts by id from Feast's feature server, within a deadline."""
 
     def __init__(
-        self,
-        store: FeatureStore | None,
-        problem: str,
-        timeout: float,
-        observe: Callable[[str, float], None],
-        refs: list[str],
+        self, client: httpx.AsyncClient, timeout: float, observe: Callable[[str, float], None]
     ) -> None:
-        self.store = store
-        self.refs = refs
-        self.problem = problem
+        self.client = client
+        self.url = str(client.base_url).rstrip("/")
         self.timeout = timeout
         self.observe = observe
         self.failing = False
-        self._pool = ThreadPoolExecutor(STORE_READS, thread_name_prefix="feature-store")
-        self._slots = asyncio.Semaphore(STORE_READS)
 
     @classmethod
-    def open(cls, config: Path, timeout: float, observe: Callable[[str, float], None]) -> PostStore:
-        """The store ``config`` describes with its registry loaded; one that cannot be opened
-        is kept as the reason /rank/ids answers 503 (``/rank`` serves either way)."""
-        try:
-            # Feast is imported here, in the worker, after python -m serving has checked the
-            # settings: importing it creates metrics in PROMETHEUS_MULTIPROC_DIR, which must be
-            # a directory by then (features.feature_store keeps the rest of the import inert)
-            from features.feature_store import FEATURE_REFS, POST_FEATURES, open_store
+    def open(
+        cls, feature_server: str, timeout: float, observe: Callable[[str, float], None]
+    ) -> PostStore:
+        """A store reading from ``feature_server`` (a base URL); nothing is sent until a read.
 
-            store = open_store(config)
-            store.get_feature_view(POST_FEATURES.name)
-        except Exception as error:  # any failure of the store's own start-up
-            problem = f"feature store {config} cannot be opened: {type(error).__name__}: {error}"
-            log.warning(
-                "%s; /rank/ids answers 503 until it is fixed and the service restarted", problem
-            )
-            return cls(None, problem, timeout, observe, [])
-        return cls(store, "", timeout, observe, list(FEATURE_REFS))
+        The client's own timeouts are off: the deadline covers the whole read instead. It reads
+        no proxy variables, so the settings stay the one reader of the environment.
+        """
+        client = httpx.AsyncClient(base_url=feature_server, timeout=None, trust_env=False)
+        return cls(client, timeout, observe)
 
-    def warm_up(self) -> None:
-        """Starts one read in the background: the first read sets up the store's client, which
-        takes longer than a request's deadline."""
-        if self.store is not None:
-            self._pool.submit(self._warm)
-
-    def _warm(self) -> None:
-        try:
-            self._online([PROBE_ID])
-        except Exception as error:  # a store not up yet: requests will say so
-            log.info("feature store not answering yet: %s: %s", type(error).__name__, error)
-
-    def close(self) -> None:
-        """Lets the process exit without waiting for reads nobody waits for any more."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    async def close(self) -> None:
+        await self.client.aclose()
 
     async def read(self, ids: list[int]) -> tuple[dict[str, list[Any]], float]:
-        """The fields of the posts ``ids`` name as columns, in that order, and the seconds the
-        read took.
+        """The posts ``ids`` name, as columns keyed by ``POST_FIELDS`` (values in the order of
+        ``ids``, with their JSON types), and the seconds the read took.
 
         Raises:
-            ApiError: 422 listing the ids the store does not hold; 503 when the store failed
-                or missed the deadline.
+            ApiError: 422 ``unknown_post_id`` listing the ids the store does not hold; 503
+                ``store_unavailable`` when the feature server is down, fails or misses the
+                deadline.
         """
         start = time.perf_counter()
-        columns = await self._read(ids, start)
+        try:
+            columns, missing = await self._online(ids)
+        except StoreFailure as failure:
+            self.observe(failure.outcome, time.perf_counter() - start)
+            if not self.failing:
+                self.failing = True
+                log.warning("feature store unavailable (%s); /rank/ids answers 503", failure)
+            raise _unavailable(failure.reason) from None
         seconds = time.perf_counter() - start
-        titles = columns[POST_FIELDS[0]]
-        missing = [index for index, title in enumerate(titles) if title is None]
         self.observe("unknown" if missing else "ok", seconds)
+        if self.failing:
+            self.failing = False
+            log.info("feature store answering again")
         if missing:
             raise _unknown(ids, missing)
         return columns, seconds
@@ -110,47 +122,72 @@ class PostStore:
     async def status(self) -> str:
         """``ok``, or why /rank/ids answers 503: what /ready reports."""
         try:
-            await self._read([PROBE_ID], time.perf_counter())
-        except ApiError as error:
-            return error.message
+            await self._online([PROBE_ID])
+        except StoreFailure as failure:
+            return failure.reason
         return "ok"
 
-    async def _read(self, ids: list[int], start: float) -> dict[str, list[Any]]:
-        if self.store is None:
-            raise _unavailable(self.problem)
-        loop = asyncio.get_running_loop()
+    async def _online(self, ids: list[int]) -> tuple[dict[str, list[Any]], list[int]]:
+        """The columns of ``ids`` and the indices of those the store does not hold.
+
+        Raises:
+            StoreFailure: No answer in time, or one that is not the posts' online features.
+        """
+        body = orjson.dumps({"features": FEATURE_REFS, "entities": {ID_COLUMN: ids}})
         try:
             async with asyncio.timeout(self.timeout):
-                await self._slots.acquire()
-                read = loop.run_in_executor(self._pool, self._online, ids)
-                # the slot is freed when the thread is, not when the request stops waiting
-                read.add_done_callback(self._finished)
-                columns = await asyncio.shield(read)
+                response = await self.client.post(
+                    ONLINE_FEATURES_PATH, content=body, headers=_REQUEST_HEADERS
+                )
         except TimeoutError:
-            self._failed("timeout", start, f"no answer within {self.timeout:g} s")
-        except Exception as error:  # the store's client raised: down, refused, corrupt
-            self._failed("error", start, f"{type(error).__name__}: {error}")
-        if self.failing:
-            self.failing = False
-            log.info("feature store answering again")
-        return columns
+            raise StoreFailure(
+                "timeout",
+                f"the feature server at {self.url} gave no answer within {self.timeout:g} s",
+            ) from None
+        except httpx.HTTPError as error:
+            raise StoreFailure(
+                "error",
+                f"the feature server at {self.url} cannot be reached ({type(error).__name__})",
+            ) from None
+        if response.status_code == httpx.codes.NOT_FOUND:
+            raise StoreFailure(
+                "error",
+                f"the feature server at {self.url} does not hold {FEATURE_VIEW} (404): fill the "
+                f"store with `{FILL_COMMAND}`",
+            )
+        if response.status_code != httpx.codes.OK:
+            raise StoreFailure(
+                "error", f"the feature server at {self.url} answered {response.status_code}"
+            )
+        return _columns(response.content, len(ids), self.url)
 
-    def _online(self, ids: list[int]) -> dict[str, list[Any]]:
-        assert self.store is not None
-        rows = [{ID_COLUMN: post_id} for post_id in ids]
-        return self.store.get_online_features(features=self.refs, entity_rows=rows).to_dict()
 
-    def _finished(self, read: asyncio.Future[Any]) -> None:
-        self._slots.release()
-        if not read.cancelled():
-            read.exception()  # retrieved here: a read nobody waits for any more may still fail
-
-    def _failed(self, outcome: str, start: float, reason: str) -> NoReturn:
-        self.observe(outcome, time.perf_counter() - start)
-        if not self.failing:
-            self.failing = True
-            log.warning("feature store unavailable (%s); /rank/ids answers 503", reason)
-        raise _unavailable(f"the feature store failed: {reason}")
+def _columns(content: bytes, rows: int, url: str) -> tuple[dict[str, list[Any]], list[int]]:
+    """``POST_FIELDS``' values from the feature server's answer ``content`` for ``rows`` ids,
+    and the indices of the ids it does not hold."""
+    try:
+        answer = _ANSWER.validate_json(content)
+    except ValidationError:
+        raise StoreFailure("error", f"the feature server at {url} answered no features") from None
+    vectors = dict(zip(answer["metadata"]["feature_names"], answer["results"], strict=False))
+    if any(
+        field not in vectors
+        or len(vectors[field]["values"]) != rows
+        or len(vectors[field]["statuses"]) != rows
+        for field in POST_FIELDS
+    ):
+        raise StoreFailure(
+            "error", f"the feature server at {url} answered other features than {FEATURE_VIEW}'s"
+        )
+    missing = sorted(
+        {
+            row
+            for field in POST_FIELDS
+            for row, status in enumerate(vectors[field]["statuses"])
+            if status != PRESENT
+        }
+    )
+    return {field: vectors[field]["values"] for field in POST_FIELDS}, missing
 
 
 def _unavailable(reason: str) -> ApiError:

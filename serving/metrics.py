@@ -57,7 +57,7 @@ class StageTimings:
     featurise: float
     predict: float
     serialise: float
-    # /rank/ids only: reading the posts from the online feature store
+    # /rank/ids only: reading the posts from Feast's feature server
     store: float | None = None
 
     def as_tuple(self) -> tuple[float, float, float, float]:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from benchmarks.payloads import Post
+    from tests.support.feature_stores import FeatureServer
 
 CANONICAL_CSV = ROOT / "data" / "posts.csv"
 HEAVY_FIXTURE = "trained_artifacts"
@@ -171,3 +172,15 @@ def sqlite_store(store_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     from tests.support.feature_stores import SQLITE_CONFIG, filled_store
 
     return filled_store(store_csv, tmp_path_factory.mktemp("sqlite-store"), SQLITE_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def sqlite_feature_server(
+    sqlite_store: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FeatureServer]:
+    """Feast's feature server on ``sqlite_store`` for the session: where /rank/ids reads."""
+    from tests.support.feature_stores import start_feature_server
+
+    server = start_feature_server(sqlite_store, tmp_path_factory.mktemp("feature-server-log"))
+    yield server
+    server.stop()

@@ -1,10 +1,10 @@
 """The package layering the serving image relies on: serving needs features and bundle only.
 
-The image copies no ``training/`` code and installs none of the model-fitting libraries, so
-the service must import and build its app with all of them unavailable (pandas it has: Feast,
-the feature store client, needs it). Checked
-in a fresh interpreter whose import system refuses them, which fails on any import of one,
-however indirect.
+The image copies no ``training/`` code and installs none of the model-fitting libraries, nor
+Feast and what it brings (the service reads posts from Feast's own feature server over HTTP), so
+the service must import and build its app with all of them unavailable. Checked in a fresh
+interpreter whose import system refuses them, which fails on any import of one, however
+indirect.
 
 The service also runs on the lean serving requirements (requirements/serve.txt): it loads a
 bundle of either family and ranks with it in a fresh interpreter that refuses those packages.
@@ -47,8 +47,20 @@ REFUSE_IMPORTS = textwrap.dedent(
 BLOCKED_IMPORT_PROBE = REFUSE_IMPORTS + "import {module}\n"
 
 
-# what requirements/serve.txt leaves out: the service scores with the bundle's NumPy export
-SERVING_IMAGE_LACKS = ("training", "sklearn", "scipy", "lightgbm", "joblib")
+# what requirements/serve.txt leaves out: the service scores with the bundle's NumPy export and
+# reads the feature store through Feast's feature server
+SERVING_IMAGE_LACKS = (
+    "training",
+    "sklearn",
+    "scipy",
+    "lightgbm",
+    "joblib",
+    "feast",
+    "pandas",
+    "pyarrow",
+    "dask",
+    "sqlalchemy",
+)
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """The service's settings (``serving.settings``): read once from the environment, and a bad
-combination of challenger variables refused with one line naming the variable."""
+combination of challenger variables or a feature server that is not an http(s) URL refused with
+one line naming the variable."""
 
 from __future__ import annotations
 
@@ -48,3 +49,21 @@ def test_settings_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         "ab",
         0.25,
     )
+
+
+@pytest.mark.parametrize(
+    "url", ["127.0.0.1:6566", "ftp://127.0.0.1:6566", "http://", "http://host:port", "redis://h"]
+)
+def test_a_feature_server_that_is_no_http_url_is_refused(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FEEDRANK_FEATURE_SERVER", url)
+    with pytest.raises(ConfigError, match=r"^FEEDRANK_FEATURE_SERVER=.*: must be an http\(s\) URL"):
+        load_settings()
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:6566", "https://features.internal/feast"])
+def test_the_feature_server_is_read_as_given(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().feature_server == "http://127.0.0.1:6566"
+    monkeypatch.setenv("FEEDRANK_FEATURE_SERVER", url)
+    assert load_settings().feature_server == url

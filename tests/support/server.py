@@ -1,9 +1,11 @@
 """The one way tests start the service: ``python -m serving`` (the image's command) in a process,
 or another command that ends in it (``make serve``, the image's CMD).
 
-``start_server`` launches it on a free 127.0.0.1 port with the given ``FEEDRANK_*`` settings,
-``Server.started`` waits for ``/ready`` (and stops the process if it never gets there), and
-``Server.terminate`` sends SIGTERM and returns the exit status.
+``start_server`` launches it on a free 127.0.0.1 port with the given ``FEEDRANK_*`` settings, in
+a session of its own (so a signal to its group reaches what it started, as Ctrl-C in a terminal
+does), ``Server.started`` waits for ``/ready`` (and stops the process if it never gets there),
+and ``Server.terminate`` sends SIGTERM and returns the exit status. ``MakeServe`` is the
+``make serve`` command, with the feature server it starts on a port of its own.
 """
 
 from __future__ import annotations
@@ -86,6 +88,29 @@ def serving_command(port: int, *options: str) -> list[str]:
     return [sys.executable, "-m", "serving", "--port", str(port), *options]
 
 
+@dataclass(frozen=True)
+class MakeServe:
+    """``make serve`` on a port, with this interpreter's virtualenv (``-o``: as installed) and its
+    feature server on ``feature_port``, reading ``feature_config`` (default: the repository's
+    store)."""
+
+    feature_port: int
+    feature_config: Path | None = None
+
+    def __call__(self, port: int, *options: str) -> list[str]:
+        venv = Path(sys.prefix)
+        installed = [f"-o{venv / f'.{name}.sha256'}" for name in ("serve", "feature-server")]
+        variables = [f"VENV={venv}", f"PORT={port}", f"FEATURE_PORT={self.feature_port}"]
+        if self.feature_config is not None:
+            variables.append(f"FEATURE_CONFIG={self.feature_config}")
+        return ["make", "-s", *installed, "serve", *variables]
+
+
+def make_serve(port: int, *options: str) -> list[str]:
+    """``make serve`` on ``port``, its feature server on a free port."""
+    return MakeServe(free_port())(port, *options)
+
+
 def start_server(
     model_dir: Path,
     log_dir: Path,
@@ -108,5 +133,6 @@ def start_server(
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     return Server(process, f"http://127.0.0.1:{port}", log_path)

@@ -9,21 +9,24 @@ from pathlib import Path
 import pytest
 
 from tests.support import ROOT
+from tests.support.feature_stores import FeatureServer
 from tests.support.server import Server, start_server
 from tests.support.stack import RunningStack, start_stack
 
 
 @pytest.fixture(scope="session")
 def running_server(
-    api_model_dir: Path, sqlite_store: Path, tmp_path_factory: pytest.TempPathFactory
+    api_model_dir: Path,
+    sqlite_feature_server: FeatureServer,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Server]:
     """One ready ``python -m serving`` for the session (fuzzing, hostile cases, soak), stopped
-    at the end: it must exit 0. Its /rank/ids reads the test store with a deadline that tests
-    behaviour, not this machine's speed."""
+    at the end: it must exit 0. Its /rank/ids reads the test store through the feature server
+    with a deadline that tests behaviour, not this machine's speed."""
     server = start_server(
         api_model_dir,
         tmp_path_factory.mktemp("server-log"),
-        feature_store=str(sqlite_store),
+        feature_server=sqlite_feature_server.url,
         store_timeout="5",
     ).started()
     yield server

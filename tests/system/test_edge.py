@@ -36,7 +36,7 @@ from serving.settings import Settings
 from tests.support import ROOT
 from tests.support.edge import timed, trickle
 from tests.support.markdown import report_with
-from tests.support.server import serving_command, start_server
+from tests.support.server import make_serve, serving_command, start_server
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.e2e
@@ -269,12 +269,6 @@ def image_cmd(port: int, *options: str) -> list[str]:
     assert args[:3] == ["python", "-m", "serving"], args
     swapped = " ".join(args[3:]).replace("0.0.0.0", "127.0.0.1").replace("8000", str(port))
     return [sys.executable, "-m", "serving", *shlex.split(swapped)]
-
-
-def make_serve(port: int, *options: str) -> list[str]:
-    """``make serve`` on ``port``: PY points make at this interpreter and -o keeps it from
-    rebuilding any venv."""
-    return ["make", "-s", "-o", sys.executable, f"PY={sys.executable}", "serve", f"PORT={port}"]
 
 
 COMMANDS: dict[str, Callable[..., list[str]]] = {
