@@ -20,7 +20,7 @@ import pytest
 from tests.support import ROOT
 
 LOCKS = ROOT / "requirements"
-GROUPS = ("serve", "client", "train", "dev")
+GROUPS = ("serve", "client", "feature-server", "train", "dev")
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s;#]+)")
 NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[([^\]]*)\])?")
 TEST_AND_NOTEBOOK_UI = {"pyspark", "jupyterlab", "pytest", "hypothesis", "schemathesis", "ruff"}
@@ -76,7 +76,7 @@ def test_locks_agree_on_every_shared_pin(locks: dict[str, dict[str, str]]) -> No
 
 
 def test_dev_holds_every_other_set(locks: dict[str, dict[str, str]]) -> None:
-    for group in ("serve", "client", "train"):
+    for group in GROUPS[:-1]:
         missing = sorted(locks[group].keys() - locks["dev"].keys())
         assert not missing, f"{group} has packages the dev set never tests: {missing}"
 
@@ -91,6 +91,8 @@ def test_each_lock_holds_what_its_group_declares(
 
 def test_each_set_leaves_out_what_it_does_not_use(locks: dict[str, dict[str, str]]) -> None:
     assert not MODELLING_STACK & locks["serve"].keys()
+    # the service reads Feast's feature server over HTTP: none of Feast's tree is in its image
+    assert not {"feast", "pandas", "pyarrow", "dask", "sqlalchemy", "mypy"} & locks["serve"].keys()
     assert not TEST_AND_NOTEBOOK_UI & locks["train"].keys()
     assert locks["client"].keys() >= {"httpx", "tqdm"} and len(locks["client"]) < 12
 
