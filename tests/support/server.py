@@ -27,6 +27,8 @@ import pytest
 from tests.support import ROOT
 
 START_TIMEOUT_S: Final = 60.0
+# uvicorn, once it has drained after a SIGTERM, re-raises the signal: the status a clean stop has
+STOPPED: Final = -signal.SIGTERM
 
 
 def free_port() -> int:

@@ -10,7 +10,7 @@ import pytest
 
 from tests.support import ROOT
 from tests.support.feature_stores import FeatureServer
-from tests.support.server import Server, start_server
+from tests.support.server import STOPPED, Server, start_server
 from tests.support.stack import RunningStack, start_stack
 
 
@@ -30,8 +30,7 @@ def running_server(
         store_timeout="5",
     ).started()
     yield server
-    status = server.terminate()
-    assert status == 0, server.log()
+    assert server.terminate() == STOPPED, server.log()
 
 
 @pytest.fixture(scope="session")

@@ -301,7 +301,8 @@ def test_sigterm_with_a_trickling_upload_exits_within_the_bound(
             process.kill()
             process.wait()
     log = launched.log()
-    assert status == 0, log
+    # supervisord, under make serve, exits 0 once it has stopped the service
+    assert status == (0 if mode == "make serve" else STOPPED), log
     assert seconds <= GRACEFUL_S + SLACK_S, (seconds, log)
     say(f"{mode}: SIGTERM with a trickling upload, exit {status} after {seconds:.1f} s")
 

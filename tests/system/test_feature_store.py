@@ -38,7 +38,7 @@ from tests.support.feature_stores import (
     start_feature_server,
     start_redis,
 )
-from tests.support.server import MakeServe, Server, free_port, start_server
+from tests.support.server import STOPPED, MakeServe, Server, free_port, start_server
 
 pytestmark = pytest.mark.e2e
 SLATE = 20
@@ -109,7 +109,7 @@ def wait_for_store(server: Server, within: float = 60.0) -> None:
 def stop(server: Server) -> None:
     """SIGTERM; the service ends its requests and exits by that signal, which uvicorn re-raises
     once it has shut down."""
-    assert server.terminate() in (0, -signal.SIGTERM), server.log()
+    assert server.terminate() == STOPPED, server.log()
 
 
 def assert_scores_equal_rank(server: Server, posts: list[dict[str, Any]]) -> None:

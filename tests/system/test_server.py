@@ -13,7 +13,7 @@ import pytest
 
 from bundle.store import MODEL_FILE
 from tests.support.bundles import MODEL_VERSION
-from tests.support.server import START_TIMEOUT_S, Server, start_server
+from tests.support.server import START_TIMEOUT_S, STOPPED, Server, start_server
 
 pytestmark = pytest.mark.e2e
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 def server(api_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     running = start_server(api_model_dir, tmp_path_factory.mktemp("server-log")).started()
     yield running
-    assert running.terminate() == 0, running.log()
+    assert running.terminate() == STOPPED, running.log()
 
 
 def test_real_server_ranks_and_rejects(server: Server, api_posts: list[dict[str, Any]]) -> None:
