@@ -36,7 +36,7 @@ from serving.settings import Settings
 from tests.support import ROOT
 from tests.support.edge import timed, trickle
 from tests.support.markdown import report_with
-from tests.support.server import make_serve, serving_command, start_server
+from tests.support.server import STOPPED, make_serve, serving_command, start_server
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.e2e
