@@ -149,6 +149,7 @@ def single_requests(
     chunked = [b"%x\r\n%s\r\n" % (len(chunk), chunk)] * (declared // len(chunk) + 2)
     json_head = ["Content-Type: application/json"]
     framed = b"%x\r\n%s\r\n0\r\n\r\n" % (len(valid), valid)
+    gzipped = gzip.compress(valid)
     return [
         ("valid /rank", "POST /rank, 20 posts", [post_head(json_head, len(valid)) + valid]),
         (
@@ -184,10 +185,7 @@ def single_requests(
         (
             "gzip body",
             "POST /rank, 20 posts gzip-compressed, Content-Encoding: gzip",
-            [
-                post_head([*json_head, "Content-Encoding: gzip"], len(gzip.compress(valid)))
-                + gzip.compress(valid)
-            ],
+            [post_head([*json_head, "Content-Encoding: gzip"], len(gzipped)) + gzipped],
         ),
         (
             "declared body over the limit",
