@@ -6,7 +6,8 @@ Reads ``reports/benchmarks/perf.json`` (``make perf``) and, where present, the c
 (``stack.json``, ``make stack-bench``) and the feature store's reads
 (``store_read.json``, ``make store-bench``), draws throughput and p99
 latency against concurrency into ``reports/figures/performance.png``, and renders
-``benchmarks/templates/performance.md.j2``. Every figure the serving docs quote is in this
+``benchmarks/templates/performance.md.j2`` with the capacity plan computed from them
+(``benchmarks.capacity``). Every figure the serving docs quote is in this
 report, and each comes from one of those files.
 """
 
@@ -22,6 +23,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+
+from benchmarks import capacity
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 BENCHMARKS: Final = ROOT / "reports" / "benchmarks"
@@ -74,6 +77,8 @@ def render(benchmarks: Path = BENCHMARKS, output: Path = OUTPUT, figure: Path = 
             benchmarks.glob("container-c*.json"), key=lambda p: int(p.stem.split("-c")[1])
         )
     ]
+    stack = optional(benchmarks / "stack.json")
+    decay = json.loads((ROOT / "reports" / "metrics" / "decay.json").read_text())
     plot(perf, figure)
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -86,7 +91,9 @@ def render(benchmarks: Path = BENCHMARKS, output: Path = OUTPUT, figure: Path = 
         containers=containers,
         soak=optional(benchmarks / "soak.json"),
         edge=optional(benchmarks / "edge.json"),
-        stack=optional(benchmarks / "stack.json"),
+        stack=stack,
+        capacity=capacity.plan(perf, stack),
+        staleness=capacity.staleness(decay),
         store_read=optional(benchmarks / "store_read.json"),
         figure=figure.relative_to(output.parent).as_posix(),
     )
