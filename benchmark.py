@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import platform
 import random
 import sys
@@ -58,6 +57,7 @@ from benchmarks.payloads import (
     load_posts,
     slate_body,
 )
+from benchmarks.records import write_record
 from benchmarks.soak import render_soak, soak
 from benchmarks.tables import render
 from benchmarks.wrk import WrkError
@@ -164,8 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         report = asyncio.run(benchmark(args))
         print(render_soak(report) if args.duration is not None else render(report))
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        write_record(report, args.json)
     if args.duration is not None and not args.wrk:
         return 0 if report["passed"] else 1
     failed = sum(phase["errors"] for phase in report["phases"].values())

@@ -12,7 +12,6 @@ both engines, and Spark's two workers more than the local engine's one process.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -27,6 +26,7 @@ from typing import Any, Final
 import pandas as pd
 import pyarrow.dataset as pa_dataset
 
+from benchmarks.records import write_record
 from bundle.store import model_dir_from_env
 
 ROOT: Final = Path(__file__).resolve().parent.parent
@@ -211,8 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         f"(load average {load_before} -> {context['load_average_after']})"
     )
     print(f"spark's Parquet columns: {types['spark']}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(record, indent=2) + "\n")
+    write_record(record, args.json)
     print(f"wrote {args.json.relative_to(ROOT) if args.json.is_relative_to(ROOT) else args.json}")
     return 0
 

@@ -30,14 +30,19 @@ function request()
   return prepared[cursor]
 end
 
-function done(summary, latency, _)
+-- the WRK_JSON line; ``extra`` adds fields to its object (statuses.lua's counts)
+function report(summary, latency, extra)
   local errors = summary.errors
   io.write(string.format(
     'WRK_JSON {"requests": %d, "duration_us": %d, "connect_errors": %d, "read_errors": %d, '
       .. '"write_errors": %d, "status_errors": %d, "timeouts": %d, "mean_us": %.3f, '
-      .. '"max_us": %d, "p50_us": %d, "p95_us": %d, "p99_us": %d}\n',
+      .. '"max_us": %d, "p50_us": %d, "p95_us": %d, "p99_us": %d%s}\n',
     summary.requests, summary.duration, errors.connect, errors.read, errors.write,
     errors.status, errors.timeout, latency.mean, latency.max,
-    latency:percentile(50), latency:percentile(95), latency:percentile(99)
+    latency:percentile(50), latency:percentile(95), latency:percentile(99), extra
   ))
+end
+
+function done(summary, latency, _)
+  report(summary, latency, "")
 end

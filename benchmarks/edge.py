@@ -44,6 +44,7 @@ from benchmarks.raw_http import (
     stalled_clients,
     until_closed,
 )
+from benchmarks.records import write_record
 from benchmarks.stack import limits
 from scripts.stack import HOST, ROOT, Stack, StackError, started
 
@@ -337,11 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with served(args) as stack:
         record = run_probes(FrontDoor.of(stack), limits(), args)
-    text = json.dumps(record, indent=2) + "\n"
-    sys.stdout.write(text)
+    sys.stdout.write(json.dumps(record, indent=2) + "\n")
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text)
+        write_record(record, args.json)
     return 0
 
 

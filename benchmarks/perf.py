@@ -33,6 +33,7 @@ from typing import Any, Final
 
 from benchmarks.in_process import measure as measure_in_process
 from benchmarks.payloads import DEFAULT_DATA, describe_source, load_posts, slate_body
+from benchmarks.records import write_record
 from benchmarks.wrk import WrkError, WrkResult, run_wrk, write_bodies
 
 ROOT: Final = Path(__file__).resolve().parent.parent
@@ -325,8 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         sys.stdout.write(f"concurrency {row['concurrency']}: {ratios}\n")
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        write_record(report, args.json)
     return 1 if errors else 0
 
 

@@ -39,6 +39,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.payloads import load_posts
+from benchmarks.records import write_record
 from benchmarks.wrk import STATUSES, WrkResult, run_wrk, write_bodies
 from scripts.stack import ROOT, Stack, StackError, started
 
@@ -386,11 +387,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the record here")
     args = parser.parse_args(argv)
     record = run(args)
-    text = json.dumps(record, indent=2) + "\n"
-    sys.stdout.write(text)
+    sys.stdout.write(json.dumps(record, indent=2) + "\n")
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text)
+        write_record(record, args.json)
     return 0
 
 

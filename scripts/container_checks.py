@@ -17,6 +17,8 @@ import urllib.request
 from email.message import Message
 from typing import Any, NamedTuple
 
+from scripts.check_report import report
+
 
 class Reply(NamedTuple):
     status: int
@@ -174,15 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if args.model_version is not None:
         checks.append(version_check(client, args.model_version))
-    for check in checks:
-        _say(f"{'ok ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
-    failures = sum(not check.ok for check in checks)
-    _say(f"{failures} failed, {len(checks) - failures} passed")
-    return 1 if failures else 0
-
-
-def _say(line: str) -> None:
-    sys.stdout.write(line + "\n")
+    return report((check.ok, f"{check.name}: {check.detail}") for check in checks)
 
 
 if __name__ == "__main__":

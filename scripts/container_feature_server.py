@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from features.feature_store import POST_FEATURES
 from features.schema import CATEGORY_COLUMN, ID_COLUMN, POST_FIELDS, TEXT_COLUMN
+from scripts.check_report import report
 
 IDS_READ: Final = 20
 
@@ -79,15 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         (not differ, f"{len(ids)} posts read equal the CSV's (differing: {differ or 'none'})"),
         (refused, f"id {unknown}, which the CSV lacks, has no values"),
     ]
-    for ok, detail in checks:
-        _say(f"{'ok ' if ok else 'FAIL'} {detail}")
-    failures = sum(not ok for ok, _ in checks)
-    _say(f"{failures} failed, {len(checks) - failures} passed")
-    return 1 if failures else 0
-
-
-def _say(line: str) -> None:
-    sys.stdout.write(line + "\n")
+    return report(checks)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from scripts.check_report import report
+
 # the service's code and bundle only: no training code (serving never imports it)
 APP_CONTENTS: Final = {"bundle", "features", "models", "serving"}
 # distributions the serve set must not pull in: the feature server's, training's, the dev set's
@@ -170,19 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         ("HEALTHCHECK passes", check_healthcheck),
         ("graceful docker stop", check_graceful_stop),
     ]
-    failures = 0
-    for name, run in checks:
-        ok, detail = run(target)
-        failures += not ok
-        _say(f"{'ok ' if ok else 'FAIL'} {name}: {detail}")
+    results = [(ok, f"{name}: {detail}") for name, run in checks for ok, detail in [run(target)]]
     size = inspect(target.image, "image").get("Size", 0)
-    passed = len(checks) - failures
-    _say(f"image {target.image}: {size / 1e6:.0f} MB; {failures} failed, {passed} passed")
-    return 1 if failures else 0
-
-
-def _say(line: str) -> None:
-    sys.stdout.write(line + "\n")
+    return report(results, prefix=f"image {target.image}: {size / 1e6:.0f} MB; ")
 
 
 if __name__ == "__main__":

@@ -37,16 +37,8 @@ SOAK_CONCURRENCY=${SOAK_CONCURRENCY:-32}
 HEALTH_WAIT_S=${HEALTH_WAIT_S:-120}
 CONTAINER=feedrank-smoke-$$
 
-START=$(date +%s)
-say() { printf '[docker-smoke +%4ss] %s\n' "$(($(date +%s) - START))" "$*"; }
-fail() {
-  say "FAILED: $*" >&2
-  exit 1
-}
-
-[[ -x $PY ]] || fail "$PY not found: run \`make install\` (or \`make docker-smoke\`, which does)"
-command -v docker >/dev/null || fail "the docker CLI is not installed"
-docker info >/dev/null 2>&1 || fail "no Docker engine answers \`docker info\`: start one first"
+SMOKE_NAME=docker-smoke
+source "$ROOT/scripts/smoke_common.sh"
 docker network inspect bridge >/dev/null 2>&1 \
   || fail "the Docker engine has no bridge network, so \`docker run -p\` cannot publish a port"
 # realistic slates for the benchmark and the soak: the verbatim generator, about 2 s

@@ -28,6 +28,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Final
 
+from scripts.check_report import report
+
 RETRIES: Final = 10
 INTEGERS: Final = ("score", "num_comments", "author_karma")
 FLOATS: Final = ("upvote_ratio", "post_age_hours")
@@ -126,11 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             f"a 1 MiB body declared: {too_large} (expected the proxy's 413 payload_too_large)",
         ),
     ]
-    for passed, line in checks:
-        sys.stdout.write(f"{'ok ' if passed else 'FAIL'} {line}\n")
-    failed = sum(not passed for passed, _ in checks)
-    sys.stdout.write(f"{failed} failed, {len(checks) - failed} passed\n")
-    return 1 if failed else 0
+    return report(checks)
 
 
 if __name__ == "__main__":

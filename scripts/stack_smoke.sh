@@ -16,15 +16,8 @@ PY=${PY:-$ROOT/.venv/bin/python}
 READY_WAIT_S=${READY_WAIT_S:-300}
 PROJECT=feedrank-smoke-$$
 
-START=$(date +%s)
-say() { printf '[stack-smoke +%4ss] %s\n' "$(($(date +%s) - START))" "$*"; }
-fail() {
-  say "FAILED: $*" >&2
-  exit 1
-}
-
-[[ -x $PY ]] || fail "$PY not found: run \`make install\` first"
-docker info >/dev/null 2>&1 || fail "no Docker engine answers \`docker info\`: start one first"
+SMOKE_NAME=stack-smoke
+source "$ROOT/scripts/smoke_common.sh"
 if docker compose version >/dev/null 2>&1; then
   compose=(docker compose)
 elif command -v docker-compose >/dev/null; then
