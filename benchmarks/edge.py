@@ -44,7 +44,7 @@ from benchmarks.raw_http import (
     stalled_clients,
     until_closed,
 )
-from benchmarks.records import write_record
+from benchmarks.records import emit
 from benchmarks.stack import limits
 from scripts.stack import HOST, ROOT, Stack, StackError, started
 
@@ -338,9 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with served(args) as stack:
         record = run_probes(FrontDoor.of(stack), limits(), args)
-    sys.stdout.write(json.dumps(record, indent=2) + "\n")
-    if args.json is not None:
-        write_record(record, args.json)
+    emit(record, args.json)
     return 0
 
 

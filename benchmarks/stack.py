@@ -39,7 +39,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.payloads import load_posts
-from benchmarks.records import write_record
+from benchmarks.records import emit
 from benchmarks.wrk import STATUSES, WrkResult, run_wrk, write_bodies
 from scripts.stack import ROOT, Stack, StackError, started
 
@@ -387,9 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the record here")
     args = parser.parse_args(argv)
     record = run(args)
-    sys.stdout.write(json.dumps(record, indent=2) + "\n")
-    if args.json is not None:
-        write_record(record, args.json)
+    emit(record, args.json)
     return 0
 
 
