@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One command, fresh machine to finished report:
-#   venv + pinned train set -> data (validated) -> feature store -> training -> notebooks (papermill) -> evaluation_report.md
+# One command, fresh machine to a served ranking:
+#   venv + requirements.txt (the pinned train set) -> data (validated) -> feature store -> training
+#   -> notebooks (papermill) -> evaluation_report.md -> the service ranks one slate, then stops
 # Re-running is safe: every step rewrites its outputs from the same seeds.
 set -Eeuo pipefail
 
@@ -25,22 +26,42 @@ step() {
 done_step() { printf '[pipeline +%4ss]   done in %ss\n' "$(($(date +%s) - START))" "$(($(date +%s) - step_start))"; }
 trap 'printf "[pipeline] FAILED at line %s: %s\n" "$LINENO" "$BASH_COMMAND" >&2' ERR
 
-step "1/6 virtualenv + the pinned train set, requirements/train.txt ($VENV)"
-lock=requirements/train.txt
+# Starts the service on a bundle at a free port, ranks one slate from a CSV and stops the service
+# with SIGTERM. The ranking runs in the background too, so a signal reaches the shell at once; the
+# EXIT trap then stops both, as it does on any failure, and keeps the failure's exit status: no
+# process started here outlives the script.
+serve_one_slate() {
+  local model_dir=$1 csv=$2 port
+  port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  client=
+  FEEDRANK_MODEL_DIR=$model_dir "$PY" -m serving --host 127.0.0.1 --port "$port" &
+  server=$!
+  trap 'status=$?; kill -TERM $server $client 2>/dev/null; wait 2>/dev/null || true; exit "$status"' EXIT
+  "$PY" -m scripts.rank_slate --url "http://127.0.0.1:$port" --csv "$csv" --posts 5 &
+  client=$!
+  wait "$client"
+  kill -TERM "$server"
+  # uvicorn shuts down on SIGTERM, then re-raises it: 143 (128 + SIGTERM) is a clean stop
+  wait "$server" || (($? == 143))
+  trap - EXIT
+}
+
+step "1/7 virtualenv + requirements.txt, the pinned train set ($VENV)"
+lock=requirements.txt
 stamp=$VENV/.train.sha256
-want=$(sha256sum "$lock" | cut -d' ' -f1)
+want=$(cat "$lock" requirements/train.txt | sha256sum | cut -d' ' -f1)
 if [[ ! -x $PY || ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   python3 -m venv "$VENV"
   "$PY" -m pip install --quiet --disable-pip-version-check uv==0.13.8
   "$PY" -m uv pip install --quiet --compile-bytecode --python "$PY" -r "$lock"
   echo "$want" >"$stamp"
 else
-  echo "  $lock unchanged; reusing $VENV"
+  echo "  $lock and its lock unchanged; reusing $VENV"
 fi
 "$PY" -m ipykernel install --sys-prefix --name "$KERNEL" --display-name "feedrank (.venv)" >/dev/null
 done_step
 
-step "2/6 dataset: python generate_dataset.py (verbatim assignment script), then validate it"
+step "2/7 dataset: python generate_dataset.py (verbatim assignment script), then validate it"
 mkdir -p data
 "$PY" generate_dataset.py
 # header = training schema, types and bounds, 50,000 rows, unique ids, base rate; the generator
@@ -48,12 +69,12 @@ mkdir -p data
 "$PY" -m scripts.check_dataset data/posts.csv
 done_step
 
-step "3/6 features + training: the Feast store (offline Parquet, online SQLite), then python -m training.train (split, decay sweep, ablation, fit, calibrate, test)"
+step "3/7 features + training: the Feast store (offline Parquet, online SQLite), then python -m training.train (split, decay sweep, ablation, fit, calibrate, test)"
 "$PY" -m features.feature_store --csv data/posts.csv --config feature_repo/feature_store.yaml
 "$PY" -m training.train --feature-store feature_repo/feature_store.yaml
 done_step
 
-step "4/6 notebooks: papermill, kernel '$KERNEL', ${CELL_TIMEOUT}s per cell"
+step "4/7 notebooks: papermill, kernel '$KERNEL', ${CELL_TIMEOUT}s per cell"
 mkdir -p reports/notebooks reports/figures reports/metrics
 for name in "${NOTEBOOKS[@]}"; do
   nb_start=$(date +%s)
@@ -64,11 +85,11 @@ for name in "${NOTEBOOKS[@]}"; do
 done
 done_step
 
-step "5/6 report: python -m training.report -> evaluation_report.md"
+step "5/7 report: python -m training.report -> evaluation_report.md"
 "$PY" -m training.report
 done_step
 
-step "6/6 summary"
+step "6/7 summary"
 "$PY" - <<'EOF'
 import json
 summary = json.load(open("reports/metrics/training.json"))
@@ -80,4 +101,9 @@ print(f"  test AUC {test['auc']['value']:.4f}  NDCG@10 {test['ndcg_at_10']['valu
       f"Brier {test['brier']['value']:.4f}")
 print(f"  gap to Bayes: AUC {gap['auc_gap']['value']:+.5f}  Brier {gap['brier_gap']['value']:+.5f}")
 EOF
-printf '[pipeline] finished in %ss: models/, reports/, evaluation_report.md\n' "$(($(date +%s) - START))"
+done_step
+
+step "7/7 serve: python -m serving on models/, POST /rank with posts from data/posts.csv, SIGTERM"
+serve_one_slate "$ROOT/models" data/posts.csv
+done_step
+printf '[pipeline] finished in %ss: models/, reports/, evaluation_report.md, one served ranking\n' "$(($(date +%s) - START))"

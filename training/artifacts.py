@@ -46,7 +46,7 @@ def training_metadata(
     return bundle_metadata(
         model,
         model_version(data_sha, model.family, groups, decay, seed),
-        take(dataset.part("test"), np.arange(SELF_CHECK_ROWS)),
+        take(dataset.part("validation"), np.arange(SELF_CHECK_ROWS)),
         feature_groups=list(groups),
         decay={"form": decay.form, "param": decay.param},
         training_data_sha256=data_sha,

@@ -2,7 +2,7 @@
 
 - train (70%): every fitted thing (features, models) and all model selection, by 5-fold CV.
 - validation (15%): fits the probability calibrator; compares model families once more.
-- test (15%): touched once, for the final table.
+- test (15%): read only after every choice is made, to measure the frozen scorers.
 Stratified on the label with a fixed seed, so every run sees the same rows.
 """
 

@@ -1,4 +1,4 @@
-"""Fitting the model families and the Platt calibrator.
+"""Fitting the model families and the Platt calibrator, and comparing calibrators.
 
 ``fit_family`` returns the runtime a bundle scores the family with (coefficients, LightGBM's
 trees as a ``bundle.trees.TreeEnsemble``), so cross-validation, evaluation, batch and the
@@ -11,8 +11,9 @@ from typing import Final
 
 import lightgbm as lgb
 import numpy as np
+from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from bundle.scoring import Estimator, Family, LightGBMModel, LogisticModel, PlattCalibrator
 from bundle.trees import TreeEnsemble
@@ -77,3 +78,22 @@ def fit_platt(log_odds: np.ndarray, y: np.ndarray) -> PlattCalibrator:
     """Fits Platt scaling (an almost unregularised 1-D logistic regression) on held-out rows."""
     fitted = LogisticRegression(C=1e6, max_iter=1000).fit(log_odds.reshape(-1, 1), y)
     return PlattCalibrator(float(fitted.coef_[0, 0]), float(fitted.intercept_[0]))
+
+
+def out_of_fold_calibration(
+    log_odds: np.ndarray, y: np.ndarray, folds: int, seed: int
+) -> dict[str, np.ndarray]:
+    """Platt and isotonic probabilities for every row, each from a map fitted on the other folds.
+
+    Both calibrators are fitted on the validation split, so comparing them there needs rows the
+    map has not seen: scored in-sample, isotonic's step function would win by fitting noise.
+    """
+    out = {"platt": np.empty(len(y)), "isotonic": np.empty(len(y))}
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    for fit_rows, held in splitter.split(log_odds.reshape(-1, 1), y):
+        out["platt"][held] = fit_platt(log_odds[fit_rows], y[fit_rows])(log_odds[held])
+        isotonic = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4)
+        out["isotonic"][held] = isotonic.fit(log_odds[fit_rows], y[fit_rows]).predict(
+            log_odds[held]
+        )
+    return out

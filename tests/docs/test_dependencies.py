@@ -131,3 +131,18 @@ def test_pin_parser_rejects_an_unpinned_line(tmp_path: Path) -> None:
     loose.write_text("numpy==2.0.0\nfastapi>=0.100\n")
     with pytest.raises(AssertionError, match=re.escape("not pinned with ==: 'fastapi>=0.100'")):
         pins(loose)
+
+
+def test_top_level_requirements_is_the_train_lock_the_pipeline_installs() -> None:
+    """``pip install -r requirements.txt`` gets exactly the pinned train set, the one lock
+    ``run_pipeline.sh`` installs: the file holds nothing but a pointer to it."""
+    lines = [
+        line.strip()
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines == ["-r requirements/train.txt"]
+    assert "--extra train " in (LOCKS / "train.txt").read_text().splitlines()[1]
+    script = (ROOT / "run_pipeline.sh").read_text()
+    assert re.search(r"^lock=requirements\.txt$", script, re.M)
+    assert '-r "$lock"' in script

@@ -44,7 +44,6 @@ REQUIRED_SECTIONS = (
     "Data, split and query groups",
     "What NDCG@10 and AUC-ROC capture",
     "Model comparison",
-    "Gap to the Bayes-optimal reference",
     "Time decay: choice of constant",
     "Feature groups and interactions",
     "Text signals",
@@ -238,6 +237,11 @@ def test_calibration_metrics(executed: Executed) -> None:
     assert metrics["platt"]["auc"] == pytest.approx(metrics["uncalibrated"]["auc"], abs=1e-12)
     assert metrics["platt"]["ece"] < 0.03
     assert metrics["platt"]["brier"] - metrics["bayes_optimal"]["brier"] < 0.001
+    # the calibrator is chosen out of fold on validation; the test split only measures it
+    choice = calibration["choice"]
+    assert set(choice["metrics"]) == {"uncalibrated", "platt", "isotonic"}
+    assert choice["lower_log_loss"] in ("platt", "isotonic")
+    assert "isotonic" not in metrics
     rows = {row["scores"]: row for row in calibration["decisions"]["rows"]}
     calibrated = rows["calibrated (Platt)"]
     overconfident = rows["overconfident (2 x log-odds)"]
@@ -365,6 +369,22 @@ def test_formatters_never_print_nan_or_negative_zero() -> None:
     for bad in (float("nan"), float("inf")):
         with pytest.raises(filters.FormatError, match="refusing to print a non-finite number"):
             filters.num(bad)
+
+
+def test_no_analysis_fits_or_chooses_on_the_test_split() -> None:
+    """What the report's split table claims, from what training and every notebook record:
+    the test split is only measured."""
+    inputs = load_inputs(ROOT / "reports" / "metrics", ROOT / "reports" / "figures", ROOT / "x.md")
+    reads = derived.split_reads(inputs.training, inputs.notebooks)
+    assert reads["test"]["choices"] == []
+    assert reads["test"]["measures"] and reads["validation"]["choices"]
+    assert all(inputs.notebooks[name]["reads"] for name in NOTEBOOK_METRICS)
+
+
+def test_split_reads_refuse_an_unknown_split() -> None:
+    training = {"reads": [{"analysis": "a", "split": "holdout", "choice": False}]}
+    with pytest.raises(MetricsError, match="unknown splits: \\['holdout'\\]"):
+        derived.split_reads(training, {})
 
 
 def test_committed_report_is_the_render_of_the_committed_metrics() -> None:

@@ -67,7 +67,8 @@ def quoted_figures() -> dict[str, str]:
         "ECE": f"Test ECE is {calibration['uncalibrated']['ece']:.4f} before and "
         f"{calibration['platt']['ece']:.4f} after, the Bayes reference's is "
         f"{calibration['bayes_optimal']['ece']:.4f}",
-        "test split": f"Test split, {training['split']['test']:,} posts, touched once",
+        "test split": f"Test split, {training['split']['test']:,} posts, scored after every "
+        "choice was made",
         "bootstrap": f"intervals, {training['bootstrap_draws']:,} draws; NDCG@10 averaged over "
         f"{training['split']['test'] // SLATE_SIZE} random slates of {SLATE_SIZE}",
         "gap interval": f"AUC {auc_gap:.5f}, Brier {brier_gap:.5f}; the paired-bootstrap "

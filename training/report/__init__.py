@@ -31,7 +31,6 @@ SECTIONS: Final = (
     ("Data, split and query groups", "data"),
     ("What NDCG@10 and AUC-ROC capture", "metrics"),
     ("Model comparison", "comparison"),
-    ("Gap to the Bayes-optimal reference", "gap"),
     ("Time decay: choice of constant", "decay"),
     ("Feature groups and interactions", "features"),
     ("Text signals", "text"),

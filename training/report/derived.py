@@ -248,3 +248,24 @@ def paired_summary(training: Mapping[str, Any], comparison: Mapping[str, Any]) -
             n for n in trained if partitions[n]["mean"] > partitions[BAYES]["mean"]
         ],
     }
+
+
+SPLITS: Final = ("train", "validation", "test")
+
+
+def split_reads(
+    training: Mapping[str, Any], notebooks: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, list[str]]]:
+    """What reads each split, from the ``reads`` lists training and every notebook write:
+    per split, the analyses that fit or choose something there and those that only measure."""
+    reads = [*training["reads"], *(r for notebook in notebooks.values() for r in notebook["reads"])]
+    unknown = sorted({r["split"] for r in reads} - set(SPLITS))
+    if unknown:
+        raise MetricsError(f"analyses read unknown splits: {unknown}")
+    return {
+        split: {
+            kind: [r["analysis"] for r in reads if r["split"] == split and r["choice"] == choice]
+            for kind, choice in (("choices", True), ("measures", False))
+        }
+        for split in SPLITS
+    }

@@ -78,12 +78,6 @@ def first_line(function: Callable[..., Any] | type) -> str:
     return doc.split("\n\n")[0].replace("\n", " ").strip()
 
 
-def anchor(title: str) -> str:
-    """GitHub's heading anchor: lower case, punctuation dropped, spaces to hyphens."""
-    kept = "".join(ch for ch in title.lower() if ch.isalnum() or ch in " -")
-    return kept.replace(" ", "-")
-
-
 FILTERS: Final[Mapping[str, Callable[..., Any]]] = {
     "num": num,
     "signed": signed,
@@ -94,5 +88,4 @@ FILTERS: Final[Mapping[str, Callable[..., Any]]] = {
     "pvalue": pvalue,
     "exp": exp,
     "interval": interval,
-    "anchor": anchor,
 }
