@@ -37,7 +37,7 @@ SOAK_CONCURRENCY=${SOAK_CONCURRENCY:-32}
 HEALTH_WAIT_S=${HEALTH_WAIT_S:-120}
 CONTAINER=feedrank-smoke-$$
 
-SMOKE_NAME=docker-smoke
+CHECK_NAME=docker-smoke
 source "$ROOT/scripts/smoke_common.sh"
 docker network inspect bridge >/dev/null 2>&1 \
   || fail "the Docker engine has no bridge network, so \`docker run -p\` cannot publish a port"

@@ -16,7 +16,7 @@ PY=${PY:-$ROOT/.venv/bin/python}
 READY_WAIT_S=${READY_WAIT_S:-300}
 PROJECT=feedrank-smoke-$$
 
-SMOKE_NAME=stack-smoke
+CHECK_NAME=stack-smoke
 source "$ROOT/scripts/smoke_common.sh"
 if docker compose version >/dev/null 2>&1; then
   compose=(docker compose)
