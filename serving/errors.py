@@ -80,8 +80,8 @@ ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
         "model": ErrorBody,
         "description": "`not_ready`: the model is not loaded yet (the service is starting). "
         "`model_error`: the model raised on valid posts; nothing was ranked. `overloaded`: "
-        "too many requests in flight. All carry `Retry-After`; the request is safe to retry, "
-        "on this replica or another.",
+        "sent by the edge proxy when a request would wait past its queue budget. All carry "
+        "`Retry-After`; the request is safe to retry, on this replica or another.",
     },
 }
 

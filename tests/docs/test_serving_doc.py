@@ -1,5 +1,5 @@
-"""SERVING.md: its word budget, its high-QPS discussion, no measured figure of its own, no
-development history, and no reference to code that does not exist.
+"""SERVING.md: its word budget, its high-QPS discussion near the top, no measured figure of its
+own, no development history, and no reference to code that does not exist.
 
 Measurements live in reports/performance.md, rendered from committed JSON
 (tests/docs/test_performance_doc.py). SERVING.md cites that report; a number with a time, rate,
@@ -23,9 +23,12 @@ from tests.support.markdown import section, words
 SERVING_PATH: Final = ROOT / "SERVING.md"
 SERVING: Final = SERVING_PATH.read_text()
 PERFORMANCE: Final = (ROOT / "reports" / "performance.md").read_text()
-MAX_WORDS: Final = 3_000
+# counted as `wc -w` counts the whole file, tables and code included
+MAX_WORDS: Final = 2_800
 MIN_SCALING_WORDS: Final = 400
 SCALING_HEADING: Final = "Scaling to Reddit-scale QPS"
+# the discussion a reviewer reads first: after the introduction and how to run the service
+SCALING_POSITION: Final = 2
 SCALING_TOPICS: Final = (
     r"batching",
     r"quantization|distillation",
@@ -138,7 +141,12 @@ def unsourced_figures(text: str) -> list[str]:
 
 
 def test_serving_doc_is_within_its_word_budget() -> None:
-    assert words(SERVING) <= MAX_WORDS, words(SERVING)
+    assert len(SERVING.split()) <= MAX_WORDS, len(SERVING.split())
+
+
+def test_high_qps_section_comes_right_after_running_the_service() -> None:
+    headings = re.findall(r"^## (.+)$", SERVING, re.M)
+    assert SCALING_HEADING in headings[:SCALING_POSITION], headings
 
 
 def test_high_qps_section_is_long_enough_and_names_every_topic() -> None:
