@@ -2,8 +2,9 @@
 
 Slates are sampled from ``data/posts.csv`` (the label dropped) so titles, subreddits and
 numeric ranges match production-like traffic; when the file is absent, posts are drawn from
-distributions shaped like the generator's. Standard library only, so the benchmark client
-needs nothing beyond httpx and tqdm.
+distributions shaped like the generator's. Each field's JSON type comes from
+``features.schema.POST_SCHEMA``; that module and this one need no package at run time, so the
+benchmark client needs nothing beyond httpx and tqdm.
 """
 
 from __future__ import annotations
@@ -15,16 +16,12 @@ import random
 from pathlib import Path
 from typing import Any, Final
 
+from features.schema import KNOWN_SUBREDDITS, POST_SCHEMA
+
 DEFAULT_DATA: Final = Path("data/posts.csv")
 # the largest slate /rank accepts (serving.settings.MAX_POSTS, which needs more than the
 # benchmark client installs)
 MAX_POSTS: Final = 20
-_INT_FIELDS: Final = ("post_id", "score", "num_comments", "author_karma")
-_FLOAT_FIELDS: Final = ("upvote_ratio", "post_age_hours")
-_SUBREDDITS: Final = (
-    "AskReddit", "worldnews", "gaming", "science", "todayilearned",
-    "movies", "funny", "aww", "technology", "sports",
-)  # fmt: skip
 _WORDS: Final = (
     "breaking", "new", "why", "how", "best", "worst", "top", "daily",
     "amazing", "free", "official", "weekly", "update", "thread", "discussion",
@@ -55,7 +52,7 @@ def synthetic_posts(n: int, seed: int = 0) -> list[Post]:
         {
             "post_id": index,
             "title": " ".join(rng.choices(_WORDS, k=rng.randint(3, 8))),
-            "subreddit": rng.choice(_SUBREDDITS),
+            "subreddit": rng.choice(KNOWN_SUBREDDITS),
             "score": min(50_000, max(1, int(100 * (rng.paretovariate(1.5) - 1)))),
             "num_comments": min(5_000, int(rng.gammavariate(5, 19))),
             "upvote_ratio": round(rng.betavariate(9, 2), 4),
@@ -72,10 +69,15 @@ def slate_body(posts: list[Post], size: int, rng: random.Random) -> bytes:
 
 
 def _typed(row: dict[str, str]) -> Post:
-    post: Post = {"title": row["title"], "subreddit": row["subreddit"]}
-    for name in _INT_FIELDS:
-        post[name] = int(float(row[name]))
-    for name in _FLOAT_FIELDS:
-        value = float(row[name])
-        post[name] = value if math.isfinite(value) else 0.0
+    """A CSV row with each field in its JSON type, as ``features.schema.POST_SCHEMA`` says."""
+    post: Post = {}
+    for field in POST_SCHEMA:
+        text = row[field.name]
+        if field.kind is str:
+            post[field.name] = text
+        elif field.kind is int:
+            post[field.name] = int(float(text))
+        else:
+            value = float(text)
+            post[field.name] = value if math.isfinite(value) else 0.0
     return post

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
-import numpy as np
+if TYPE_CHECKING:  # annotations only: the benchmark client reads the schema without NumPy
+    import numpy as np
 
-Posts = Mapping[str, np.ndarray]
+Posts = Mapping[str, "np.ndarray"]
 
 ID_COLUMN: Final = "post_id"
 LABEL_COLUMN: Final = "engaged"
@@ -36,14 +37,15 @@ class PostField:
     low: float
     high: float
     description: str
+    example: int | float | str
 
 
 # Every field of a post, declared once: the request types, the OpenAPI description, the column
 # dtypes, the Spark, Parquet and Feast schemas and the benchmark payloads derive from this.
 # Reddit caps titles at 300 characters and subreddit names at 21; a little slack for both.
 POST_SCHEMA: Final = (
-    PostField(ID_COLUMN, int, 0, 2**63 - 1, "Unique within the request (int64)."),
-    PostField(TEXT_COLUMN, str, 0, 300, "Post title."),
+    PostField(ID_COLUMN, int, 0, 2**63 - 1, "Unique within the request (int64).", 101),
+    PostField(TEXT_COLUMN, str, 0, 300, "Post title.", "breaking update thread discussion"),
     PostField(
         CATEGORY_COLUMN,
         str,
@@ -51,14 +53,24 @@ POST_SCHEMA: Final = (
         64,
         "Case-sensitive. A name not seen in training is scored with the fallback described "
         "in SERVING.md and flagged as `unknown_subreddit`.",
+        "science",
     ),
-    PostField("score", int, 0, 1e9, "Net votes (JSON integer)."),
-    PostField("num_comments", int, 0, 1e9, "Comment count (JSON integer)."),
-    PostField("upvote_ratio", float, 0.0, 1.0, "Share of votes that are upvotes, in [0, 1]."),
-    PostField("post_age_hours", float, 0.0, 1e6, "Hours since posting (finite, non-negative)."),
-    PostField("author_karma", int, 0, 1e12, "Author's karma (JSON integer)."),
+    PostField("score", int, 0, 1e9, "Net votes (JSON integer).", 1450),
+    PostField("num_comments", int, 0, 1e9, "Comment count (JSON integer).", 87),
+    PostField("upvote_ratio", float, 0.0, 1.0, "Share of votes that are upvotes, in [0, 1].", 0.91),
+    PostField(
+        "post_age_hours", float, 0.0, 1e6, "Hours since posting (finite, non-negative).", 2.5
+    ),
+    PostField("author_karma", int, 0, 1e12, "Author's karma (JSON integer).", 15200),
 )
 SCHEMA_BY_NAME: Final = {field.name: field for field in POST_SCHEMA}
+
+
+def example_post(**changes: Any) -> dict[str, Any]:
+    """A valid post: each field's example value, with ``changes`` on top."""
+    return {field.name: field.example for field in POST_SCHEMA} | changes
+
+
 INPUT_COLUMNS: Final = tuple(field.name for field in POST_SCHEMA)
 # what a post carries besides its id: the fields the feature store keeps per post
 POST_FIELDS: Final = INPUT_COLUMNS[1:]

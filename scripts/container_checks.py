@@ -17,6 +17,7 @@ import urllib.request
 from email.message import Message
 from typing import Any, NamedTuple
 
+from features.schema import example_post
 from scripts.check_report import report
 
 
@@ -70,17 +71,14 @@ def _open(request: urllib.request.Request) -> Reply:
 
 
 def post_fields(post_id: int, subreddit: str = "science", **changes: Any) -> dict[str, Any]:
-    return {
-        "post_id": post_id,
-        "title": "breaking update thread",
-        "subreddit": subreddit,
-        "score": 120 * post_id,
-        "num_comments": 15,
-        "upvote_ratio": 0.9,
-        "post_age_hours": 3.0 * post_id,
-        "author_karma": 5000,
+    """A valid post (``features.schema``'s example) with this id, subreddit, score and age."""
+    return example_post(
+        post_id=post_id,
+        subreddit=subreddit,
+        score=120 * post_id,
+        post_age_hours=3.0 * post_id,
         **changes,
-    }
+    )
 
 
 def valid_slate() -> list[dict[str, Any]]:

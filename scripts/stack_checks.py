@@ -17,7 +17,6 @@ Prints one line per check and exits 1 if any failed.
 from __future__ import annotations
 
 import argparse
-import csv
 import http.client
 import json
 import sys
@@ -28,11 +27,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Final
 
+from benchmarks.payloads import load_posts
 from scripts.check_report import report
 
 RETRIES: Final = 10
-INTEGERS: Final = ("score", "num_comments", "author_karma")
-FLOATS: Final = ("upvote_ratio", "post_age_hours")
 
 
 def call(url: str, body: Any = None) -> tuple[int, Any]:
@@ -72,14 +70,7 @@ def declared_too_large(base: str, length: int = 1 << 20) -> tuple[int, Any]:
 
 def posts_of(csv_path: Path, count: int = 20) -> list[dict[str, Any]]:
     """The CSV's first ``count`` posts, typed as /rank takes them."""
-    with csv_path.open(newline="", encoding="utf-8") as handle:
-        rows = [row for _, row in zip(range(count), csv.DictReader(handle), strict=False)]
-    return [
-        {"post_id": int(row["post_id"]), "title": row["title"], "subreddit": row["subreddit"]}
-        | {name: int(float(row[name])) for name in INTEGERS}
-        | {name: float(row[name]) for name in FLOATS}
-        for row in rows
-    ]
+    return load_posts(csv_path)[:count]
 
 
 def same_scores(base: str, posts: list[dict[str, Any]]) -> tuple[bool, str]:

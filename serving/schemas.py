@@ -33,7 +33,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
-from features.schema import POST_SCHEMA, PostField
+from features.schema import POST_SCHEMA, PostField, example_post
 from serving.settings import MAX_POSTS
 
 MAX_USER_ID_CHARS: Final = 256
@@ -49,16 +49,7 @@ USER_ID_DESCRIPTION: Final = (
 )
 
 EXAMPLE_POSTS: Final[list[JsonValue]] = [
-    {
-        "post_id": post_id,
-        "title": "breaking update thread discussion",
-        "subreddit": subreddit,
-        "score": score,
-        "num_comments": 87,
-        "upvote_ratio": 0.91,
-        "post_age_hours": age,
-        "author_karma": 15200,
-    }
+    example_post(post_id=post_id, subreddit=subreddit, score=score, post_age_hours=age)
     for post_id, subreddit, score, age in (
         (101, "science", 1450, 2.5),
         (102, "gaming", 35, 30.0),

@@ -172,7 +172,7 @@ def test_serving_doc_states_no_figure_the_report_or_the_settings_do_not() -> Non
         ("the container measured 0.74\u20130.97 ms of CPU", ["0.74 ms", "0.97 ms"]),
         ("plan for 690 cores", ["690 cores"]),
         ("headers within 10 s, bodies up to 256 KiB, 63 KiB of headers, drain 8 s", []),
-        ("a target over 64 KiB gets 414; Granian allows at most 60 s", []),
+        ("a target over 64 KiB gets 414; HAProxy allows at most 60 s", []),
         ("1 to 20 posts, 16 keys, 512 requests in flight", []),
     ],
 )  # fmt: skip

@@ -122,7 +122,7 @@ def start_server(
 ) -> Server:
     """Starts ``command`` (by default ``python -m serving``, given ``options``) for
     ``model_dir`` on a free port; ``settings`` are ``FEEDRANK_*`` variables without the prefix
-    (``max_in_flight="4"``) or other variables given in full (``PROMETHEUS_MULTIPROC_DIR``)."""
+    (``body_timeout="2"``) or other variables given in full."""
     port = free_port()
     log_path = log_dir / f"server-{port}.log"
     env = {**os.environ, "FEEDRANK_MODEL_DIR": str(model_dir)}

@@ -1,7 +1,7 @@
 """Champion/challenger against real ``python -m serving`` processes on 127.0.0.1.
 
-Two independently started servers in ab mode (one with two workers aggregating their metrics
-through ``PROMETHEUS_MULTIPROC_DIR``) must give each of 1,000 users the same arm; a shadowing
+Two independently started servers in ab mode (two replicas) must give each of 1,000 users the
+same arm, and each counts in /metrics what it ranked; a shadowing
 server must answer byte for byte what a server without a challenger answers; bad settings
 must stop start-up with one line.
 """
@@ -19,7 +19,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.payloads import Post
-from serving.metrics import FLUSH_SECONDS
 from serving.rollout import in_treatment
 from tests.support.bundles import CHALLENGER, CHAMPION, RolloutModels
 from tests.support.server import START_TIMEOUT_S, Server, start_server
@@ -42,22 +41,18 @@ def _challenger(models: RolloutModels, mode: str, share: float = SHARE) -> dict[
 def servers(
     rollout_models: RolloutModels, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, str]]:
-    """ab (1 worker), ab (2 workers, multiprocess metrics), shadow, and no challenger."""
+    """Two ab replicas, shadow, and no challenger."""
     logs = tmp_path_factory.mktemp("rollout-logs")
-    multiproc = tmp_path_factory.mktemp("prometheus-multiproc")
-    specs: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
-        "ab": (_challenger(rollout_models, "ab"), ()),
-        "ab_workers": (
-            {**_challenger(rollout_models, "ab"), "PROMETHEUS_MULTIPROC_DIR": str(multiproc)},
-            ("--workers", "2"),
-        ),
-        "shadow": (_challenger(rollout_models, "shadow", 1.0), ()),
-        "plain": ({}, ()),
+    specs: dict[str, dict[str, str]] = {
+        "ab": _challenger(rollout_models, "ab"),
+        "ab_replica": _challenger(rollout_models, "ab"),
+        "shadow": _challenger(rollout_models, "shadow", 1.0),
+        "plain": {},
     }
     running: dict[str, Server] = {}
     try:
-        for name, (settings, options) in specs.items():
-            running[name] = start_server(rollout_models.champion, logs, *options, **settings)
+        for name, settings in specs.items():
+            running[name] = start_server(rollout_models.champion, logs, **settings)
         for server in running.values():
             server.started()
         yield {name: server.url for name, server in running.items()}
@@ -80,7 +75,7 @@ def test_ab_assignment_is_stable_across_processes_and_binomial(
     servers: dict[str, str], training_posts: list[Post]
 ) -> None:
     arms: dict[str, list[str]] = {}
-    for name in ("ab", "ab_workers"):
+    for name in ("ab", "ab_replica"):
         with httpx.Client(base_url=servers[name], timeout=30) as client:
             arms[name] = [
                 client.post(
@@ -88,27 +83,18 @@ def test_ab_assignment_is_stable_across_processes_and_binomial(
                 ).json()["model_version"]
                 for i in range(USERS)
             ]
-    assert arms["ab"] == arms["ab_workers"]
+    assert arms["ab"] == arms["ab_replica"]
     expected = [CHALLENGER if in_treatment(f"user-{i}", CHALLENGER, SHARE) else CHAMPION
                 for i in range(USERS)]  # fmt: skip
     assert arms["ab"] == expected
     treated = arms["ab"].count(CHALLENGER)
     # 4 standard deviations of Binomial(1000, 0.5): fails by chance with probability < 1e-4
     assert abs(treated - USERS * SHARE) <= 4 * math.sqrt(USERS * SHARE * (1 - SHARE))
-    # the two workers' counts add up in one scrape (multiprocess mode), once the worker that
-    # is not scraped has flushed its last batch (its timer fires FLUSH_SECONDS after the batch
-    # began); a generous deadline against a busy machine
-    expected_counts = {
+    # each replica counts, per version and role, what it ranked
+    assert _samples(servers["ab_replica"], "feedrank_rank_requests_total") == {
         (("role", "challenger"), ("version", CHALLENGER)): treated,
         (("role", "champion"), ("version", CHAMPION)): USERS - treated,
     }
-    deadline = time.monotonic() + 10 * FLUSH_SECONDS
-    while True:
-        counts = _samples(servers["ab_workers"], "feedrank_rank_requests_total")
-        if counts == expected_counts or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    assert counts == expected_counts
 
 
 def test_shadow_server_answers_byte_for_byte_like_a_server_without_challenger(
@@ -146,8 +132,8 @@ def test_shadow_server_answers_byte_for_byte_like_a_server_without_challenger(
             "challenger: model directory /nonexistent does not exist",
         ),
         (
-            {"PROMETHEUS_MULTIPROC_DIR": "/nonexistent"},
-            "PROMETHEUS_MULTIPROC_DIR='/nonexistent': must be an existing",
+            {"feature_server": "not a url"},
+            "FEEDRANK_FEATURE_SERVER='not a url': must be an http(s) URL",
         ),
     ],
 )

@@ -77,8 +77,8 @@ def test_corrupt_model_refuses_to_start(api_model_dir: Path, tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("variable", "value", "needle"),
     [
-        ("max_in_flight", "abc", "FEEDRANK_MAX_IN_FLIGHT='abc'"),
-        ("header_timeout", "600", "FEEDRANK_HEADER_TIMEOUT='600'"),
+        ("body_timeout", "abc", "FEEDRANK_BODY_TIMEOUT='abc'"),
+        ("keep_alive_timeout", "0", "FEEDRANK_KEEP_ALIVE_TIMEOUT='0'"),
         ("challenger_mode", "shadow", "set together or not at all"),
     ],
 )
