@@ -294,7 +294,7 @@ def duplicate_key(body: bytes) -> str | None:
         json.loads(body, object_pairs_hook=refuse_repeats)
     except DuplicateKey as repeated:
         return repeated.key
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's stack
         return None
     return None
 

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from serving.schemas import duplicate_key
 from serving.slate import rank_slate
 from tests.support.api import DROP, edited_post, error_of
 
@@ -212,3 +213,9 @@ def test_many_problems_are_all_reported(api_client: TestClient) -> None:
         "author_karma",
     }  # fmt: skip
     assert error.message.startswith("7 problems in the request body")
+
+
+def test_a_body_nested_past_the_parsers_stack_is_not_a_duplicate_key() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    assert duplicate_key(deep) is None
+    assert duplicate_key(b'{"a": [{"b": 1, "b": 2}]}') == "b"

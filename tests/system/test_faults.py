@@ -279,7 +279,7 @@ def test_model_that_raises_is_503_and_pulls_the_replica_out_of_rotation(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    ranker = app_client.app.state.rollout.champion  # type: ignore[attr-defined]
+    ranker = app_client.app.state.service.rollout.champion  # type: ignore[attr-defined]
 
     class BrokenEstimator:
         def decision_function(self, matrix: Any) -> Any:
@@ -316,7 +316,7 @@ def test_model_that_raises_is_503_and_pulls_the_replica_out_of_rotation(
 def test_input_specific_model_failure_keeps_the_replica_ready(
     app_client: TestClient, api_posts: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    features = app_client.app.state.rollout.champion.model.features  # type: ignore[attr-defined]
+    features = app_client.app.state.service.rollout.champion.model.features  # type: ignore[attr-defined]
     transform = features.transform
 
     def fails_on_one_subreddit(columns: dict[str, np.ndarray]) -> Any:
@@ -336,7 +336,7 @@ def test_input_specific_model_failure_keeps_the_replica_ready(
 def test_non_finite_scores_are_a_model_error(
     app_client: TestClient, api_posts: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ranker = app_client.app.state.rollout.champion  # type: ignore[attr-defined]
+    ranker = app_client.app.state.service.rollout.champion  # type: ignore[attr-defined]
     nan_calibrator = replace(ranker.model.calibrator, slope=float("nan"))
     monkeypatch.setattr(ranker, "model", replace(ranker.model, calibrator=nan_calibrator))
     response = app_client.post("/rank", json=api_posts[:3])
