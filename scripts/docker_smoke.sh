@@ -122,7 +122,7 @@ start_hardened "$CONTAINER" "$port" 8000 "$IMAGE"
 docker logs "$CONTAINER" >"$start_log" 2>&1
 
 say "1/6 API checks: scripts/container_checks.py --url $url --model-version $version"
-"$PY" scripts/container_checks.py --url "$url" --model-version "$version"
+"$PY" -m scripts.container_checks --url "$url" --model-version "$version"
 
 
 say "2/6 benchmark: benchmark.py --requests 300 --concurrency 8"
@@ -133,7 +133,7 @@ say "3/6 soak: benchmark.py --duration $SOAK_SECONDS --concurrency $SOAK_CONCURR
   --warmup 200 --no-progress
 
 say "4/6 hardening: scripts/container_hardening.py (ends with docker stop)"
-"$PY" scripts/container_hardening.py --container "$CONTAINER" --image "$IMAGE" \
+"$PY" -m scripts.container_hardening --container "$CONTAINER" --image "$IMAGE" \
   --start-log "$start_log"
 
 challenger=$(mktemp -d)
