@@ -27,7 +27,8 @@ ONLINE_FEATURES_PATH: Final = "/get-online-features"
 # the command that registers the post features and materializes them (features/feature_store.py)
 FILL_COMMAND: Final = "python -m features.feature_store"
 # Feast's status of a value the online store holds; any other (NOT_FOUND, NULL_VALUE,
-# OUTSIDE_MAX_AGE) means the store has no usable post for that id
+# OUTSIDE_MAX_AGE) means the store has no usable post for that id, and so does a null value,
+# which Feast's Redis store reports as PRESENT for an id it never held
 PRESENT: Final = "PRESENT"
 # /ready's probe: any id will do, an answer proves the feature server and its store are up
 PROBE_ID: Final = 0
@@ -183,8 +184,10 @@ def _columns(content: bytes, rows: int, url: str) -> tuple[dict[str, list[Any]],
         {
             row
             for field in POST_FIELDS
-            for row, status in enumerate(vectors[field]["statuses"])
-            if status != PRESENT
+            for row, (status, value) in enumerate(
+                zip(vectors[field]["statuses"], vectors[field]["values"], strict=True)
+            )
+            if status != PRESENT or value is None
         }
     )
     return {field: vectors[field]["values"] for field in POST_FIELDS}, missing

@@ -136,6 +136,21 @@ def test_ids_the_store_lacks_are_422_listing_them() -> None:
     assert [outcome for outcome, _ in observed] == ["unknown"]
 
 
+def test_a_null_value_marked_present_is_an_id_the_store_lacks() -> None:
+    """Feast's Redis store answers an id it never held with null values marked PRESENT."""
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        ids = orjson.loads(request.content)["entities"][ID_COLUMN]
+        known = answer(ids, POSTS)
+        for vector in known["results"][1:]:
+            vector["statuses"] = ["PRESENT"] * len(ids)
+        return httpx.Response(200, content=orjson.dumps(known))
+
+    store, _ = store_over(handle)
+    error = refused(store, [7, UNKNOWN_IDS[0]], 422)
+    assert (error.error, [d.input for d in error.details]) == ("unknown_post_id", [UNKNOWN_IDS[0]])
+
+
 def unavailable(store: PostStore, observed: Observed, outcome: str) -> str:
     """The 503 a read gets, checked for its code, Retry-After and the outcome in /metrics."""
     error = refused(store, [7], 503)
