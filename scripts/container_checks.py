@@ -72,13 +72,8 @@ def _open(request: urllib.request.Request) -> Reply:
 
 def post_fields(post_id: int, subreddit: str = "science", **changes: Any) -> dict[str, Any]:
     """A valid post (``features.schema``'s example) with this id, subreddit, score and age."""
-    return example_post(
-        post_id=post_id,
-        subreddit=subreddit,
-        score=120 * post_id,
-        post_age_hours=3.0 * post_id,
-        **changes,
-    )
+    varied = {"score": 120 * post_id, "post_age_hours": 3.0 * post_id}
+    return example_post(post_id=post_id, subreddit=subreddit, **(varied | changes))
 
 
 def valid_slate() -> list[dict[str, Any]]:
