@@ -87,7 +87,7 @@ def status_checks(client: Client) -> list[Check]:
     valid = valid_slate()
     missing = [{k: v for k, v in post_fields(1).items() if k != "score"}]
     duplicate_key = json.dumps([post_fields(1)])[:-2].encode() + b', "score": 1}]'
-    nan = json.dumps([post_fields(1)]).replace("0.9", "NaN").encode()
+    nan = json.dumps([post_fields(1, upvote_ratio=float("nan"))]).encode()  # writes NaN
     expected: list[tuple[str, Reply, int]] = [
         ("GET /ready", get("/ready"), 200),
         ("GET /model", get("/model"), 200),
