@@ -311,10 +311,11 @@ class Metrics:
         series.posts.inc(len(outcome.scores))
         if outcome.n_unknown_subreddits:
             series.unknown.inc(outcome.n_unknown_subreddits)
-        for stage, seconds in zip(STAGES, outcome.timings.as_tuple(), strict=True):
+        stages = outcome.timings.as_tuple()
+        for stage, seconds in zip(STAGES, stages, strict=True):
             self._child(series.stages, stage).observe(seconds)
         self._child(series.ranked, outcome.version, outcome.role).inc()
-        self._child(series.model_seconds, outcome.version).observe(sum(outcome.timings.as_tuple()))
+        self._child(series.model_seconds, outcome.version).observe(sum(stages))
         self.ranked += 1
         if outcome.version in self.drift and self.ranked % DRIFT_SAMPLE == 0:
             self.pending.append(outcome)

@@ -155,7 +155,7 @@ def json_value(body: bytes) -> Any:
         ApiError: 400 when the body is empty, not UTF-8 or not JSON.
         RequestValidationError: 422 ``duplicate_key`` for a key repeated in one object.
     """
-    if not body.strip():
+    if not body or body.isspace():
         raise ApiError(400, "empty_body", "request body is empty; send a JSON object")
     try:
         return jiter.from_json(body, catch_duplicate_keys=True, cache_mode="keys")
